@@ -1,0 +1,1 @@
+"""The policy oracle: which traffic Calico allows, computed from policy objects alone (pure Python)."""

@@ -1,0 +1,290 @@
+"""Reachability matrices: who can reach whom, expected versus observed, and the diff between them.
+
+Every suite asserts on these types, whatever the target: the oracle fills an `ExpectedMatrix`, probes (or
+the oracle, on the static target) fill an `ObservedMatrix`, and `compare` says which flows disagree. Pure
+Python: nothing here knows Kubernetes or pytest.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+
+class ProbeVerdict(str, enum.Enum):
+    """What one probe saw. Only `dropped` (or `rejected`, where the deny action is REJECT) is a deny."""
+
+    ALLOWED = "allowed"  # handshake, echo or answer received
+    DROPPED = "dropped"  # nothing before the timeout
+    REJECTED = "rejected"  # TCP RST or ICMP unreachable
+    ERROR = "error"  # the probe itself could not run: never a pass
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Calico's default deny action is DROP (FelixConfiguration `iptablesFilterDenyAction`): a RST means the
+# packet reached the destination, i.e. policy let it through to a closed port.
+DEFAULT_DENY_VERDICTS: frozenset[ProbeVerdict] = frozenset({ProbeVerdict.DROPPED})
+
+
+@dataclass(frozen=True, order=True)
+class Flow:
+    """One directed flow: `source` and `destination` are workload keys (`namespace/pod`) or IP addresses."""
+
+    source: str
+    destination: str
+    port: int | None  # None for ICMP
+    protocol: str  # "TCP", "UDP", "SCTP", "ICMP"
+
+    @property
+    def service(self) -> str:
+        """The port/protocol part, e.g. `80/TCP`, or `ICMP`."""
+        return self.protocol if self.port is None else f"{self.port}/{self.protocol}"
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.destination} {self.service}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What should happen to a flow, and why (the deciding tier/policy/rule, or the requirement)."""
+
+    allowed: bool
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a probe saw for a flow."""
+
+    verdict: ProbeVerdict
+    detail: str = ""  # error text, or why an answer was not believed
+    answered_by: str | None = None  # identity (`namespace/pod`) of the server that answered
+    attempts: int = 1
+    converge_s: float | None = None  # seconds until the flow matched expectation steadily
+    same_node: bool | None = None
+    why: str = ""  # on the static target: the oracle's explanation
+
+
+@dataclass(frozen=True)
+class ExpectedMatrix(Mapping[Flow, Expectation]):
+    """An immutable mapping Flow -> Expectation."""
+
+    cells: Mapping[Flow, Expectation] = field(default_factory=dict)
+
+    def __getitem__(self, flow: Flow) -> Expectation:
+        return self.cells[flow]
+
+    def __iter__(self) -> Iterator[Flow]:
+        return iter(sorted(self.cells))
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @classmethod
+    def from_function(cls, flows: Iterable[Flow], decide: Callable[[Flow], Expectation]) -> ExpectedMatrix:
+        return cls({flow: decide(flow) for flow in flows})
+
+
+@dataclass(frozen=True)
+class ObservedMatrix(Mapping[Flow, Observation]):
+    """An immutable mapping Flow -> Observation."""
+
+    cells: Mapping[Flow, Observation] = field(default_factory=dict)
+
+    def __getitem__(self, flow: Flow) -> Observation:
+        return self.cells[flow]
+
+    def __iter__(self) -> Iterator[Flow]:
+        return iter(sorted(self.cells))
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+
+def observed_allowed(
+    observation: Observation, deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS
+) -> bool | None:
+    """True if allowed, False if denied, None if the observation proves neither (an error, or a
+    verdict that is not this cluster's deny action)."""
+    if observation.verdict is ProbeVerdict.ALLOWED:
+        return True
+    if observation.verdict in deny_verdicts:
+        return False
+    return None
+
+
+class MismatchKind(str, enum.Enum):
+    LEAK = "leak"  # expected denied, observed allowed: isolation is broken
+    BLOCKED = "blocked"  # expected allowed, observed denied
+    UNPROVEN = "unproven"  # an error, a missing probe, or a verdict that is no deny here
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    flow: Flow
+    kind: MismatchKind
+    expected: Expectation
+    observed: Observation | None
+
+    def __str__(self) -> str:
+        seen = "no observation" if self.observed is None else str(self.observed.verdict)
+        text = f"{self.kind}: {self.flow}: expected {'allowed' if self.expected.allowed else 'denied'}"
+        text += f", observed {seen}"
+        if self.observed is not None and self.observed.detail:
+            text += f" ({self.observed.detail})"
+        if self.expected.why:
+            text += f"; expected because {self.expected.why}"
+        if self.observed is not None and self.observed.why:
+            text += f"; decided by {self.observed.why}"
+        return text
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of `compare`: every flow that disagrees, errors first, then leaks, then blocks."""
+
+    expected: ExpectedMatrix
+    observed: ObservedMatrix
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    @property
+    def errors(self) -> tuple[Mismatch, ...]:
+        return tuple(m for m in self.mismatches if m.kind is MismatchKind.UNPROVEN)
+
+    @property
+    def leaks(self) -> tuple[Mismatch, ...]:
+        return tuple(m for m in self.mismatches if m.kind is MismatchKind.LEAK)
+
+    def render(self) -> str:
+        """Expected, observed and diff tables plus the list of wrong flows: what a failing assert prints."""
+        parts = [
+            "expected:",
+            render_text(expectation_marks(self.expected)),
+            "observed:",
+            render_text(observation_marks(self.observed)),
+            "diff (X = expected denied but allowed, B = expected allowed but denied, E = unproven):",
+            render_text(diff_marks(self)),
+            "wrong flows:",
+        ]
+        parts.extend(f"  {mismatch}" for mismatch in self.mismatches)
+        return "\n".join(parts)
+
+
+def compare(
+    expected: ExpectedMatrix,
+    observed: ObservedMatrix,
+    deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
+) -> Comparison:
+    """Every expected flow must be observed with the same outcome; an error is never a match."""
+    mismatches: list[Mismatch] = []
+    for flow in expected:
+        expectation = expected[flow]
+        observation = observed.cells.get(flow)
+        allowed = None if observation is None else observed_allowed(observation, deny_verdicts)
+        if allowed is None:
+            kind = MismatchKind.UNPROVEN
+        elif allowed == expectation.allowed:
+            continue
+        else:
+            kind = MismatchKind.LEAK if allowed else MismatchKind.BLOCKED
+        mismatches.append(Mismatch(flow, kind, expectation, observation))
+    order = {MismatchKind.UNPROVEN: 0, MismatchKind.LEAK: 1, MismatchKind.BLOCKED: 2}
+    mismatches.sort(key=lambda m: (order[m.kind], m.flow))
+    return Comparison(expected, observed, tuple(mismatches))
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+ALLOWED_MARK = "."
+DENIED_MARK = "X"
+ERROR_MARK = "E"
+MISSING_MARK = " "
+
+
+def expectation_marks(matrix: Mapping[Flow, Expectation]) -> dict[Flow, str]:
+    return {flow: ALLOWED_MARK if exp.allowed else DENIED_MARK for flow, exp in matrix.items()}
+
+
+_OBSERVATION_MARKS = {
+    ProbeVerdict.ALLOWED: ALLOWED_MARK,
+    ProbeVerdict.DROPPED: DENIED_MARK,
+    ProbeVerdict.REJECTED: "R",
+    ProbeVerdict.ERROR: ERROR_MARK,
+}
+
+
+def observation_marks(matrix: Mapping[Flow, Observation]) -> dict[Flow, str]:
+    return {flow: _OBSERVATION_MARKS[obs.verdict] for flow, obs in matrix.items()}
+
+
+def diff_marks(comparison: Comparison) -> dict[Flow, str]:
+    marks = dict.fromkeys(comparison.expected, ALLOWED_MARK)
+    symbol = {MismatchKind.LEAK: "X", MismatchKind.BLOCKED: "B", MismatchKind.UNPROVEN: "E"}
+    for mismatch in comparison.mismatches:
+        marks[mismatch.flow] = symbol[mismatch.kind]
+    return marks
+
+
+def _grids(marks: Mapping[Flow, str]) -> Iterator[tuple[str, list[str], list[str], dict[tuple[str, str], str]]]:
+    """One grid per service (port/protocol): (title, row keys, column keys, cells)."""
+    by_service: dict[tuple[str, int, str], dict[tuple[str, str], str]] = {}
+    for flow, mark in marks.items():
+        key = (flow.protocol, -1 if flow.port is None else flow.port, flow.service)
+        by_service.setdefault(key, {})[(flow.source, flow.destination)] = mark
+    for (_, _, title), cells in sorted(by_service.items()):
+        rows = sorted({source for source, _ in cells})
+        columns = sorted({destination for _, destination in cells})
+        yield title, rows, columns, cells
+
+
+def render_text(marks: Mapping[Flow, str]) -> str:
+    """Truth tables as text: rows are sources, columns destinations, one table per port/protocol."""
+    blocks = []
+    for title, rows, columns, cells in _grids(marks):
+        width = max([len(title), *(len(row) for row in rows)])
+        col_width = max([1, *(len(column) for column in columns)])
+        lines = [f"{title:<{width}} | " + " ".join(f"{c:^{col_width}}" for c in columns)]
+        lines.append("-" * len(lines[0]))
+        for row in rows:
+            line = " ".join(f"{cells.get((row, c), MISSING_MARK):^{col_width}}" for c in columns)
+            lines.append(f"{row:<{width}} | {line}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(empty)"
+
+
+def render_markdown(marks: Mapping[Flow, str]) -> str:
+    blocks = []
+    for title, rows, columns, cells in _grids(marks):
+        lines = [f"| {title} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for row in rows:
+            lines.append(f"| {row} | " + " | ".join(cells.get((row, c), "") for c in columns) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_html(marks: Mapping[Flow, str]) -> str:
+    blocks = []
+    for title, rows, columns, cells in _grids(marks):
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = []
+        for row in rows:
+            tds = "".join(
+                f'<td class="m{ord(cells.get((row, c), " "))}">{html.escape(cells.get((row, c), ""))}</td>'
+                for c in columns
+            )
+            body.append(f"<tr><th>{html.escape(row)}</th>{tds}</tr>")
+        blocks.append(
+            f"<table><caption>{html.escape(title)}</caption><tr><th></th>{head}</tr>{''.join(body)}</table>"
+        )
+    return "\n".join(blocks)

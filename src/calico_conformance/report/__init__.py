@@ -1,0 +1,1 @@
+"""Reports: the versioned ConformanceReport, Allure attachments and HTML rendering."""
