@@ -1,0 +1,61 @@
+# calico-conformance — every job a user or CI runs. `make help` lists them.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(PY) -m pytest
+REPORTS ?= reports
+CLUSTERS ?= finland,germany,helsinki
+CONTEXTS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-unit test-netns test-plugin static lint typecheck bench mutation conformance nightly clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+setup: $(PY) ## create .venv and install the project with its test extras
+	$(PY) -m pip install --quiet -e '.[test]'
+
+test: ## the project's own tests (unit, netns dataplane, plugin) and the suites on the static target
+	$(PYTEST) tests -q
+	$(MAKE) --no-print-directory static
+
+test-unit: ## pure unit tests only (no root needed)
+	$(PYTEST) tests/unit -q
+
+test-netns: ## the real Linux dataplane tests (root)
+	$(PYTEST) tests/netns -q
+
+test-plugin: ## pytester runs of the plugin
+	$(PYTEST) tests/plugin -q
+
+static: ## the user-facing suites with no cluster: the oracle over the reference policy set
+	$(PYTEST) suites --target=static -q --junitxml=$(REPORTS)/static-junit.xml
+
+lint: ## ruff
+	$(PY) -m ruff check src tests suites fixtures benchmarks conftest.py
+
+typecheck: ## mypy --strict on src/
+	$(PY) -m mypy
+
+bench: ## benchmarks; figures go to reports/bench.json
+	@mkdir -p $(REPORTS)
+	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
+	@echo "== $(REPORTS)/bench.json"; cat $(REPORTS)/bench.json
+
+mutation: ## apply the fault catalogue to the reference set; every fault must be caught
+	$(PY) -m calico_conformance.mutation
+
+conformance: ## CI gate before customer handover: kind clusters for all three CIDR layouts (needs Docker + kind)
+	$(PYTEST) suites --target=kind --clusters=$(CLUSTERS) --junitxml=$(REPORTS)/conformance-junit.xml --alluredir=$(REPORTS)/allure-results
+
+nightly: ## regression against existing clusters: make nightly CONTEXTS="finland=ctx-fi germany=ctx-de"
+	@test -n "$(CONTEXTS)" || { echo 'usage: make nightly CONTEXTS="finland=CTX germany=CTX"'; exit 2; }
+	$(PYTEST) suites --target=kubeconfig $(foreach c,$(CONTEXTS),--context $(c)) --clusters=$(shell echo "$(foreach c,$(CONTEXTS),$(firstword $(subst =, ,$(c))))" | tr ' ' ',') --junitxml=$(REPORTS)/nightly-junit.xml --alluredir=$(REPORTS)/allure-results
+
+clean: ## remove generated reports and caches (keeps .venv)
+	find $(REPORTS) -mindepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
