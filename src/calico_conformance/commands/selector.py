@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--labels",
         metavar="JSON",
-        help='the labels to evaluate EXPR against, as a JSON object of strings (default: {})',
+        help="the labels to evaluate EXPR against, as a JSON object of strings (default: {})",
     )
     parser.add_argument(
         "--batch",
