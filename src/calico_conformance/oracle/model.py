@@ -12,13 +12,13 @@ import enum
 import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from calico_conformance.oracle.errors import Location
 from calico_conformance.oracle.selector import Selector
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_CALICO_VERSION = "3.31"
 DEFAULT_TIER = "default"
@@ -142,7 +142,7 @@ class NamedPort:
         return self.name
 
 
-Port = Union[PortRange, NamedPort]
+Port = PortRange | NamedPort
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""The matrix comparison is the last line of defence: an error or a missing probe must never pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from calico_conformance.reachability import (
+    DEFAULT_DENY_VERDICTS,
+    Expectation,
+    ExpectedMatrix,
+    Flow,
+    MismatchKind,
+    Observation,
+    ObservedMatrix,
+    ProbeVerdict,
+    compare,
+    expectation_marks,
+    observed_allowed,
+    render_html,
+    render_markdown,
+    render_text,
+)
+
+A_TO_B = Flow("x/a", "y/b", 80, "TCP")
+B_TO_A = Flow("y/b", "x/a", 80, "TCP")
+A_TO_B_UDP = Flow("x/a", "y/b", 53, "UDP")
+
+
+def _expected(**cells: bool) -> ExpectedMatrix:
+    flows = {"ab": A_TO_B, "ba": B_TO_A, "ab_udp": A_TO_B_UDP}
+    return ExpectedMatrix({flows[name]: Expectation(allowed) for name, allowed in cells.items()})
+
+
+def _observed(**cells: ProbeVerdict) -> ObservedMatrix:
+    flows = {"ab": A_TO_B, "ba": B_TO_A, "ab_udp": A_TO_B_UDP}
+    return ObservedMatrix({flows[name]: Observation(verdict) for name, verdict in cells.items()})
+
+
+def test_matching_matrices_compare_ok() -> None:
+    comparison = compare(
+        _expected(ab=True, ba=False), _observed(ab=ProbeVerdict.ALLOWED, ba=ProbeVerdict.DROPPED)
+    )
+    assert comparison.ok
+    assert comparison.mismatches == ()
+
+
+def test_allowed_where_denied_is_a_leak() -> None:
+    comparison = compare(_expected(ba=False), _observed(ba=ProbeVerdict.ALLOWED))
+    assert [m.kind for m in comparison.mismatches] == [MismatchKind.LEAK]
+    assert comparison.leaks[0].flow == B_TO_A
+
+
+def test_denied_where_allowed_is_blocked() -> None:
+    comparison = compare(_expected(ab=True), _observed(ab=ProbeVerdict.DROPPED))
+    assert [m.kind for m in comparison.mismatches] == [MismatchKind.BLOCKED]
+
+
+@pytest.mark.parametrize("expected_allowed", [True, False])
+def test_an_error_never_matches(expected_allowed: bool) -> None:
+    comparison = compare(_expected(ab=expected_allowed), _observed(ab=ProbeVerdict.ERROR))
+    assert not comparison.ok
+    assert [m.kind for m in comparison.errors] == [MismatchKind.UNPROVEN]
+
+
+def test_a_missing_observation_never_matches() -> None:
+    comparison = compare(_expected(ab=False), _observed())
+    assert [m.kind for m in comparison.mismatches] == [MismatchKind.UNPROVEN]
+    assert "no observation" in str(comparison.mismatches[0])
+
+
+def test_reject_is_no_deny_where_calico_drops() -> None:
+    # A RST means the packet reached the destination: policy let it through to a closed port.
+    assert observed_allowed(Observation(ProbeVerdict.REJECTED)) is None
+    assert ProbeVerdict.REJECTED not in DEFAULT_DENY_VERDICTS
+    comparison = compare(_expected(ab=False), _observed(ab=ProbeVerdict.REJECTED))
+    assert [m.kind for m in comparison.mismatches] == [MismatchKind.UNPROVEN]
+
+
+def test_reject_is_a_deny_where_the_cluster_rejects() -> None:
+    reject = frozenset({ProbeVerdict.DROPPED, ProbeVerdict.REJECTED})
+    assert compare(_expected(ab=False), _observed(ab=ProbeVerdict.REJECTED), reject).ok
+
+
+def test_mismatches_are_ordered_errors_then_leaks_then_blocks() -> None:
+    comparison = compare(
+        _expected(ab=True, ba=False, ab_udp=True),
+        _observed(ab=ProbeVerdict.DROPPED, ba=ProbeVerdict.ALLOWED, ab_udp=ProbeVerdict.ERROR),
+    )
+    assert [m.kind for m in comparison.mismatches] == [
+        MismatchKind.UNPROVEN,
+        MismatchKind.LEAK,
+        MismatchKind.BLOCKED,
+    ]
+
+
+def test_render_shows_expected_observed_and_diff() -> None:
+    comparison = compare(
+        ExpectedMatrix({B_TO_A: Expectation(False, why="default-deny-all")}),
+        ObservedMatrix({B_TO_A: Observation(ProbeVerdict.ALLOWED, why="rule 0 of allow-all")}),
+    )
+    text = comparison.render()
+    assert "expected:" in text
+    assert "observed:" in text
+    assert "diff" in text
+    assert "leak: y/b -> x/a 80/TCP: expected denied, observed allowed" in text
+    assert "default-deny-all" in text
+    assert "rule 0 of allow-all" in text
+
+
+def test_text_grid_has_one_table_per_service_with_marks_in_place() -> None:
+    marks = expectation_marks(_expected(ab=True, ba=False, ab_udp=False))
+    text = render_text(marks)
+    tcp, udp = text.split("\n\n")
+    assert tcp.startswith("80/TCP")
+    assert udp.startswith("53/UDP")
+    rows = {line.split("|")[0].strip(): line.split("|")[1].split() for line in tcp.splitlines()[2:]}
+    # columns are sorted destinations: x/a, y/b
+    assert rows["x/a"] == ["."]  # x/a -> x/a absent (blank), x/a -> y/b allowed
+    assert rows["y/b"] == ["X"]
+
+
+def test_markdown_and_html_carry_every_cell() -> None:
+    marks = expectation_marks(_expected(ab=True, ba=False))
+    markdown = render_markdown(marks)
+    assert "| 80/TCP | x/a | y/b |" in markdown
+    html = render_html(marks)
+    assert html.count("<tr>") == 3
+    assert "<caption>80/TCP</caption>" in html
+
+
+def test_flow_strings_read_like_sentences() -> None:
+    assert str(A_TO_B) == "x/a -> y/b 80/TCP"
+    assert Flow("x/a", "y/b", None, "ICMP").service == "ICMP"
