@@ -1,0 +1,213 @@
+"""The pytest plugin (entry point `pytest11`): options, markers, the run's `RunConfig` and its preflight.
+
+Every option of the suite is declared here, in one group, and resolved once into a frozen `RunConfig` on
+`config.stash[RUN_CONFIG_KEY]`. Resolution in `pytest_configure` only checks values and combinations, so
+`pytest tests/` (and every pytester run) works without a register, a layout or a cluster.
+
+The inputs of the suites (register, layout, policy set) are read when the first suite test is collected
+and the chosen target is checked after `-k`/`-m` selection (`pytest_collection_modifyitems`): a bad input
+or an unusable target is a `pytest.UsageError` (`file:line: why`, exit status 4) before any cluster is
+touched, and only when a selected test actually needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from calico_conformance.config import (
+    DEFAULT_CONVERGE_TIMEOUT_S,
+    DEFAULT_KIND_CONFIGS,
+    DEFAULT_LAYOUT,
+    DEFAULT_POLICIES,
+    DEFAULT_PROBE_TIMEOUT_S,
+    DEFAULT_REPORT_DIR,
+    DEFAULT_TARGET,
+    RunConfig,
+    resolve_run_config,
+)
+from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
+from calico_conformance.targets import TARGETS, target_help
+
+RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
+
+MARKERS = {
+    "isolation": "tenant isolation: royal-bank and default-deny (pytest -k isolation)",
+    "default_deny": "every namespace denies ingress and egress by default",
+    "royal_bank": "royal-bank is isolated from every other customer namespace",
+    "tiers": "Calico tier ordering, Pass and tier default actions",
+    "dns": "DNS egress to kube-dns only",
+    "mtu": "the Installation's MTU fits the encapsulation",
+    "cidr": "the CIDR register and the Installation rendered from it",
+    "conformance": "a user-facing suite test (needs --target)",
+    "netns": "runs on a real Linux dataplane of network namespaces (needs root)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("calico-conformance", "Calico conformance and tenant isolation")
+    group.addoption(
+        "--target",
+        dest="target",
+        metavar="NAME",
+        default=DEFAULT_TARGET,
+        help=f"where the reachability comes from (default {DEFAULT_TARGET}). {target_help()}",
+    )
+    group.addoption(
+        "--clusters",
+        dest="clusters",
+        metavar="NAME[,NAME]",
+        default=None,
+        help="clusters of the register to test (default: every kind-configs/*.yaml)",
+    )
+    group.addoption(
+        "--policies",
+        dest="policies",
+        metavar="DIR",
+        default=None,
+        help=f"policy manifests (files or a directory) to test (default {DEFAULT_POLICIES}/)",
+    )
+    group.addoption(
+        "--layout",
+        dest="layout",
+        metavar="FILE",
+        default=None,
+        help=f"tenancy layout: namespaces, workloads, exceptions, DNS, tiers (default {DEFAULT_LAYOUT})",
+    )
+    group.addoption(
+        "--kind-configs",
+        dest="kind_configs",
+        metavar="DIR",
+        default=None,
+        help=f"the cluster register, one kind Cluster config per cluster (default {DEFAULT_KIND_CONFIGS}/)",
+    )
+    group.addoption(
+        "--calico-version",
+        dest="calico_version",
+        metavar="X.Y",
+        default=None,
+        help=f"Calico version whose semantics apply (default {DEFAULT_CALICO_VERSION}); tiers need >= 3.29",
+    )
+    group.addoption(
+        "--probe-timeout",
+        dest="probe_timeout",
+        metavar="SECONDS",
+        default=None,
+        help=f"how long one probe waits for an answer (default {DEFAULT_PROBE_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--converge-timeout",
+        dest="converge_timeout",
+        metavar="SECONDS",
+        default=None,
+        help=f"how long a live matrix may take to match policy (default {DEFAULT_CONVERGE_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="report_dir",
+        metavar="DIR",
+        default=None,
+        help=f"where reports and reproduce scenarios are written (default {DEFAULT_REPORT_DIR}/)",
+    )
+    # Live targets only: each is refused with any other --target (config.OPTION_TARGETS).
+    group.addoption(
+        "--context",
+        dest="contexts",
+        metavar="CLUSTER=CONTEXT",
+        action="append",
+        default=[],
+        help="kubeconfig context of a cluster (--target=kubeconfig); repeat per cluster",
+    )
+    group.addoption(
+        "--reuse-clusters",
+        dest="reuse_clusters",
+        action="store_true",
+        help="reuse kind clusters of the same name instead of creating them (--target=kind)",
+    )
+    group.addoption(
+        "--keep-clusters",
+        dest="keep_clusters",
+        action="store_true",
+        help="keep the kind clusters after the run (--target=kind)",
+    )
+    group.addoption(
+        "--allow-cluster-scoped",
+        dest="allow_cluster_scoped",
+        action="store_true",
+        help="let the run create cluster-scoped objects, e.g. GlobalNetworkPolicies (--target=kubeconfig)",
+    )
+    group.addoption(
+        "--probe-existing-namespaces",
+        dest="probe_existing_namespaces",
+        action="store_true",
+        help="also probe from the cluster's own layout namespaces, not only run-id scratch ones "
+        "(--target=kubeconfig)",
+    )
+    group.addoption(
+        "--calico-manifests",
+        dest="calico_manifests",
+        metavar="DIR",
+        default=None,
+        help="local Tigera operator manifests to install from instead of downloading (--target=kind)",
+    )
+    group.addoption(
+        "--registry",
+        dest="registry",
+        metavar="HOST[:PORT]",
+        default=None,
+        help="image registry mirror for probe and Calico images (live targets)",
+    )
+
+
+OPTION_DESTS = (
+    "target",
+    "clusters",
+    "policies",
+    "layout",
+    "kind_configs",
+    "calico_version",
+    "probe_timeout",
+    "converge_timeout",
+    "report_dir",
+    "contexts",
+    "reuse_clusters",
+    "keep_clusters",
+    "allow_cluster_scoped",
+    "probe_existing_namespaces",
+    "calico_manifests",
+    "registry",
+)
+
+
+def run_config_from_pytest(config: pytest.Config) -> RunConfig:
+    options = {dest: config.getoption(dest) for dest in OPTION_DESTS}
+    # xdist workers share the controller's run id, so scratch names agree across workers.
+    worker_input = getattr(config, "workerinput", None)
+    options["run_id"] = worker_input.get("testrunuid") if worker_input else None
+    return resolve_run_config(options, base_dir=Path(config.rootpath), target_names=tuple(TARGETS))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    config.stash[RUN_CONFIG_KEY] = run_config_from_pytest(config)
+    _register_report_collector(config)
+
+
+def _register_report_collector(config: pytest.Config) -> None:
+    """Register the reports plugin (JUnit properties, Allure, ConformanceReport) when it is built."""
+    try:
+        collector_module = importlib.import_module("calico_conformance.report.collector")
+    except ModuleNotFoundError as missing:
+        if missing.name == "calico_conformance.report.collector":
+            return
+        raise
+    collector = collector_module.ReportCollector(config.stash[RUN_CONFIG_KEY])
+    config.pluginmanager.register(collector, "calico-conformance-report")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"calico-conformance: {config.stash[RUN_CONFIG_KEY].describe()}"]
