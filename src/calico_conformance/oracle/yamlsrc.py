@@ -1,0 +1,294 @@
+"""Strict YAML with line numbers: the one reader every manifest, scenario and policy file goes through.
+
+Most YAML loaders keep the *last* of two equal keys in a mapping without a word. For policy that is a
+security bug: a rule written with two `destination:` keys (seed 002 has exactly this) silently loses its
+first destination and allows more than its author meant. This reader refuses duplicate keys, names the
+line of the second occurrence, and keeps a `Location` for every mapping, key and sequence item so that
+every later error can say `file:line: why`.
+
+Deliberate deviations from plain YAML, each because it can change meaning without anyone noticing:
+
+* duplicate keys are an error (above);
+* merge keys (`<<: *anchor`) are an error: a merge silently lets one mapping override another's keys,
+  the same defect as a duplicate key, and `kubectl` manifests never need it. Anchors and aliases
+  without merging are accepted (they only repeat a value, which hides nothing).
+
+`Node` is the strict *reader* on top: a value together with its dotted path (`spec.egress[0].ports`)
+and location, so loaders can check types, reject unknown fields and raise located errors in one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from calico_conformance.oracle.errors import LocatedError, Location
+
+MERGE_KEY_TAG = "tag:yaml.org,2002:merge"
+
+
+class LocatedDict(dict[Any, Any]):
+    """A YAML mapping that remembers where it, and each of its keys, was written."""
+
+    location: Location
+    key_locations: dict[Any, Location]
+
+    def key_location(self, key: Any) -> Location:
+        """Where `key` is written; the mapping's own location when the key is absent."""
+        return self.key_locations.get(key, self.location)
+
+
+class LocatedList(list[Any]):
+    """A YAML sequence that remembers where it, and each of its items, was written."""
+
+    location: Location
+    item_locations: list[Location]
+
+    def item_location(self, index: int) -> Location:
+        if 0 <= index < len(self.item_locations):
+            return self.item_locations[index]
+        return self.location
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that builds Located containers and refuses duplicate and merge keys."""
+
+    source: str
+
+    def _location(self, node: yaml.Node) -> Location:
+        return Location(self.source, node.start_mark.line + 1)
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_KEY_TAG:
+                raise LocatedError(
+                    self._location(key_node),
+                    "YAML merge keys (<<) are not accepted: a merge can silently override keys; "
+                    "write the mapping out in full",
+                )
+
+    def construct_located_mapping(self, node: yaml.MappingNode) -> Iterator[LocatedDict]:
+        mapping = LocatedDict()
+        mapping.location = self._location(node)
+        mapping.key_locations = {}
+        yield mapping
+        self.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise LocatedError(self._location(key_node), "a mapping key must be a plain value") from None
+            if key in mapping.key_locations:
+                first = mapping.key_locations[key]
+                second = self._location(key_node)
+                earlier = "earlier on this line" if first.line == second.line else f"at line {first.line}"
+                raise LocatedError(
+                    second,
+                    f"duplicate key {key!r} (first written {earlier}); "
+                    "YAML keeps only the last one, so the first would be silently lost",
+                )
+            mapping.key_locations[key] = self._location(key_node)
+            mapping[key] = self.construct_object(value_node, deep=True)
+
+    def construct_located_sequence(self, node: yaml.SequenceNode) -> Iterator[LocatedList]:
+        sequence = LocatedList()
+        sequence.location = self._location(node)
+        sequence.item_locations = [self._location(child) for child in node.value]
+        yield sequence
+        sequence.extend(self.construct_object(child, deep=True) for child in node.value)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_located_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:seq", _StrictLoader.construct_located_sequence)
+
+
+def load_documents(text: str, source: str) -> list[Any]:
+    """Every non-empty document of `text` (YAML or JSON); `source` names the file in errors."""
+    loader = _StrictLoader(text)
+    loader.source = source
+    try:
+        documents: list[Any] = []
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            document = loader.get_data()
+            if document is not None:  # an empty document (`---` alone, comments only) holds nothing
+                documents.append(document)
+        return documents
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        why = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        raise LocatedError(Location(source, line), f"invalid YAML: {why}") from None
+    except yaml.YAMLError as error:
+        raise LocatedError(Location(source), f"invalid YAML: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def load_file(path: str | Path) -> list[Any]:
+    """`load_documents` of a file; an unreadable file is a `LocatedError` naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LocatedError(Location(str(path)), f"cannot read file: {error}") from None
+    return load_documents(text, str(path))
+
+
+def location_of(value: Any, key: str | None = None) -> Location | None:
+    """Where `value` (or its `key`, for a mapping) was written, if it came from this reader."""
+    if key is not None and isinstance(value, LocatedDict):
+        return value.key_location(key)
+    location = getattr(value, "location", None)
+    return location if isinstance(location, Location) else None
+
+
+# --- the strict reader ------------------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Node:
+    """A value read from a file, with its dotted path and location, for located, typed access."""
+
+    value: Any
+    path: str  # e.g. "spec.egress[0].destination"; "" for a document root
+    location: Location
+
+    @classmethod
+    def root(cls, value: Any, source: str, path: str = "") -> Node:
+        return cls(value, path, location_of(value) or Location(source))
+
+    def error(self, why: str) -> LocatedError:
+        """A LocatedError at this node: `file:line: path: why`."""
+        return LocatedError(self.location, f"{self.path}: {why}" if self.path else why)
+
+    def _child_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    # --- mappings ---
+
+    def fields(self, allowed: Collection[str], *, what: str, hints: Mapping[str, str] | None = None) -> Node:
+        """This node as a mapping whose keys are all in `allowed`; `what` names it in the message."""
+        mapping = self.mapping(what)
+        for key in mapping:
+            if not isinstance(key, str):
+                raise self.error(f"{what} keys must be strings, not {_type_name(key)}")
+            if key not in allowed:
+                raise self._unknown_field(key, allowed, what, hints or {})
+        return self
+
+    def _unknown_field(
+        self, key: str, allowed: Collection[str], what: str, hints: Mapping[str, str]
+    ) -> LocatedError:
+        why = f"unknown field {key!r} in {what}"
+        if key in hints:
+            why += f" ({hints[key]})"
+        else:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            if close:
+                why += f" (did you mean {close[0]!r}?)"
+        why += "; valid fields: " + ", ".join(sorted(allowed))
+        where = self.value.key_location(key) if isinstance(self.value, LocatedDict) else self.location
+        return LocatedError(where, f"{self.path}: {why}" if self.path else why)
+
+    def mapping(self, what: str) -> Mapping[Any, Any]:
+        if not isinstance(self.value, dict):
+            raise self.error(f"{what} must be a mapping, not {_type_name(self.value)}")
+        return self.value
+
+    def has(self, key: str) -> bool:
+        """True when `key` is present with a non-null value (a null field means "not set")."""
+        return isinstance(self.value, dict) and self.value.get(key) is not None
+
+    def get(self, key: str) -> Node | None:
+        """The child `key`, or None when absent or null."""
+        if not self.has(key):
+            return None
+        value = self.value[key]
+        location = self.value.key_location(key) if isinstance(self.value, LocatedDict) else self.location
+        return Node(value, self._child_path(key), location)
+
+    def require(self, key: str) -> Node:
+        child = self.get(key)
+        if child is None:
+            raise self.error(f"{key!r} is required")
+        return child
+
+    def keys(self) -> list[str]:
+        return [key for key in self.mapping("value") if isinstance(key, str)]
+
+    # --- sequences ---
+
+    def items(self, what: str = "value") -> list[Node]:
+        """The items of this node, which must be a list."""
+        if not isinstance(self.value, list):
+            raise self.error(f"{what} must be a list, not {_type_name(self.value)}")
+        items: list[Node] = []
+        for index, item in enumerate(self.value):
+            if isinstance(item, (LocatedDict, LocatedList)):
+                location = item.location
+            elif isinstance(self.value, LocatedList):
+                location = self.value.item_location(index)
+            else:
+                location = self.location
+            items.append(Node(item, f"{self.path}[{index}]", location))
+        return items
+
+    # --- scalars ---
+
+    def string(self) -> str:
+        if not isinstance(self.value, str):
+            raise self.error(f"must be a string, not {_type_name(self.value)}")
+        return self.value
+
+    def integer(self) -> int:
+        if isinstance(self.value, bool) or not isinstance(self.value, int):
+            raise self.error(f"must be an integer, not {_type_name(self.value)}")
+        return self.value
+
+    def number(self) -> float:
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            raise self.error(f"must be a number, not {_type_name(self.value)}")
+        return float(self.value)
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            raise self.error(f"must be true or false, not {_type_name(self.value)}")
+        return self.value
+
+    def strings(self) -> list[str]:
+        return [item.string() for item in self.items()]
+
+    def string_map(self, what: str) -> dict[str, str]:
+        """A mapping of strings to strings (labels, annotations): `yes`/`80` unquoted are errors."""
+        result: dict[str, str] = {}
+        for key in self.mapping(what):
+            if not isinstance(key, str):
+                raise self.error(f"{what} keys must be strings, not {_type_name(key)}")
+            child = self.get(key)
+            if child is None:
+                raise self.error(f"{what} value of {key!r} must be a string, not nothing (null)")
+            if not isinstance(child.value, str):
+                raise child.error(f"{what} values must be strings (quote it), not {_type_name(child.value)}")
+            result[key] = child.value
+        return result
