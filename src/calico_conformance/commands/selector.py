@@ -100,10 +100,13 @@ def read_case(where: Location, line: str) -> BatchCase:
         raise LocatedError(where, 'expected a JSON object {"selector": ..., "labels": {...}}')
     missing = [key for key in ("selector", "labels") if key not in document]
     if missing:
-        raise LocatedError(where, f"missing key {', '.join(repr(key) for key in missing)}")
+        raise LocatedError(where, f"missing {' and '.join(repr(key) for key in missing)}")
     unknown = sorted(set(document) - {"selector", "labels"})
     if unknown:
-        raise LocatedError(where, f"unknown key {', '.join(repr(key) for key in unknown)}")
+        raise LocatedError(
+            where,
+            f"unknown key {', '.join(repr(key) for key in unknown)} (expected only 'selector' and 'labels')",
+        )
     if not isinstance(document["selector"], str):
         raise LocatedError(where, '"selector" must be a string')
     labels = as_labels(document["labels"])
