@@ -6,6 +6,9 @@ Expected values here come from calico-semantics.md §3 (the truth table and toke
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from calico_conformance.oracle.selector import ALL, SelectorError, and_, parse_selector
@@ -295,3 +298,12 @@ def test_a_double_negation_in_parentheses_prints_as_calico_prints_it() -> None:
     assert str(twice) == '!!a == "1"'
     assert twice != parse_selector('a == "1"')
     assert parse_selector(str(twice)) == parse_selector('a == "1"')
+
+
+def test_selectors_survive_pickling_and_copying() -> None:
+    selector = parse_selector('!(a in {"x", "y"}) && b starts with "z"')
+    for clone in (pickle.loads(pickle.dumps(selector)), copy.copy(selector), copy.deepcopy(selector)):
+        assert clone == selector
+        assert clone.source == selector.source
+        assert clone.matches({"a": "q", "b": "zz"})
+        assert not clone.matches({"a": "x", "b": "zz"})

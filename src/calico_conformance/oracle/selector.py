@@ -88,6 +88,10 @@ class Selector:
     def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"Selector is immutable (tried to delete {name!r})")
 
+    def __reduce__(self) -> tuple[type[Selector], tuple[str, Node]]:
+        # The compiled matcher cannot be pickled or copied; rebuilding from the tree recompiles it.
+        return (Selector, (self.source, self._root))
+
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether an object with these labels is selected (Calico's `Evaluate`)."""
         return self._match(labels)
