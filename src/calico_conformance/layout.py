@@ -1,0 +1,431 @@
+"""The tenancy layout (`policies/tenancy.yaml`): the requirement every policy set is tested against.
+
+The policy set says what Calico *will* do; the layout says what the tenancy agreement *requires*: which
+namespaces exist and who they belong to, the workloads the probes stand in for, the few cross-namespace
+flows that must be allowed (`exceptions`), which namespaces must resolve cluster DNS, the intended tier
+order and each cluster's network MTU. Everything not listed as allowed must be denied, so the layout is
+short and a reviewer reads the whole promise on one screen. The format is documented field by field in
+`policies/README.md`; every bad value is a `LocatedError` (`file:line: why`).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.model import IPAddress, Labels
+from calico_conformance.oracle.yamlsrc import Node, load_file
+from calico_conformance.reachability import Flow
+
+API_VERSION = "calico-conformance/v1"
+KIND = "TenancyLayout"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server adds it to every namespace
+# The tenant the Royal Bank's agreement protects: the isolation suite is about this namespace.
+ROYAL_BANK = "royal-bank"
+PROBE_PROTOCOLS = ("TCP", "UDP")  # SCTP needs a kernel module most nodes (and this machine) lack
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Role(str, enum.Enum):
+    CUSTOMER = "customer"  # a tenant: isolated from every other customer
+    PLATFORM = "platform"  # shared services customers may reach only through exceptions
+    SYSTEM = "system"  # cluster services (kube-dns)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, order=True)
+class Service:
+    """A port and protocol: what a workload listens on, or what a probe targets."""
+
+    port: int
+    protocol: str  # "TCP" | "UDP"
+    name: str | None = field(default=None, compare=False)
+
+    @property
+    def slug(self) -> str:
+        """`tcp-8080`: how test ids name the service."""
+        return f"{self.protocol.lower()}-{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A pod the probes stand in for: its labels and the ports its server listens on."""
+
+    namespace: str
+    name: str
+    labels: Labels
+    ports: tuple[Service, ...]
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class LayoutNamespace:
+    name: str
+    role: Role
+    labels: Labels  # as declared plus kubernetes.io/metadata.name
+    resolves_dns: bool
+    workloads: tuple[Workload, ...]  # the sentinel first, then the declared workloads
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One side of an exception: a namespace (all its workloads), one workload, or anywhere outside."""
+
+    namespace: str | None = None
+    workload: str | None = None
+    outside: bool = False  # any address outside the cluster (IP literals in flows)
+
+    def covers(self, endpoint: str, layout: TenancyLayout) -> bool:
+        if self.outside:
+            return layout.is_outside(endpoint)
+        namespace, _, workload = endpoint.partition("/")
+        return namespace == self.namespace and (self.workload is None or workload == self.workload)
+
+    def __str__(self) -> str:
+        if self.outside:
+            return "outside the cluster"
+        return f"{self.namespace}/{self.workload}" if self.workload else f"namespace {self.namespace}"
+
+
+@dataclass(frozen=True)
+class AllowedFlow:
+    """A cross-namespace exception: flows from `source` to `destination` on `services` must be allowed."""
+
+    name: str
+    source: Endpoint
+    destination: Endpoint
+    services: tuple[Service, ...]
+    why: str
+    location: Location | None = field(default=None, compare=False)
+
+    def covers(self, flow: Flow, layout: TenancyLayout) -> bool:
+        return (
+            flow.port is not None
+            and Service(flow.port, flow.protocol) in self.services
+            and self.source.covers(flow.source, layout)
+            and self.destination.covers(flow.destination, layout)
+        )
+
+
+@dataclass(frozen=True)
+class DnsRequirement:
+    server: str  # workload key of the cluster DNS server, e.g. kube-system/kube-dns
+    services: tuple[Service, ...]  # 53/UDP and 53/TCP
+    other_servers: tuple[IPAddress, ...]  # DNS servers nobody may reach directly
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ClusterNetwork:
+    """A cluster's node network MTU and the MTU its Installation sets (None = Calico auto-detects)."""
+
+    cluster: str
+    network_mtu: int
+    calico_mtu: int | None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class TenancyLayout:
+    source: str
+    namespaces: tuple[LayoutNamespace, ...]
+    exceptions: tuple[AllowedFlow, ...]
+    dns: DnsRequirement
+    tier_order: tuple[str, ...]  # intended order of the user tiers, first applied first
+    canary_services: tuple[Service, ...]  # ports nothing declares: probed to show nothing else is open
+    outside_addresses: tuple[IPAddress, ...]  # never contacted by the static target
+    networks: Mapping[str, ClusterNetwork]
+
+    def namespace(self, name: str) -> LayoutNamespace:
+        for namespace in self.namespaces:
+            if namespace.name == name:
+                return namespace
+        raise KeyError(name)
+
+    @property
+    def workloads(self) -> tuple[Workload, ...]:
+        return tuple(workload for namespace in self.namespaces for workload in namespace.workloads)
+
+    def workload(self, key: str) -> Workload:
+        for workload in self.workloads:
+            if workload.key == key:
+                return workload
+        raise KeyError(key)
+
+    def customers(self) -> tuple[LayoutNamespace, ...]:
+        return tuple(namespace for namespace in self.namespaces if namespace.role is Role.CUSTOMER)
+
+    def is_outside(self, endpoint: str) -> bool:
+        """An IP literal in a flow: an address outside the cluster's workloads."""
+        try:
+            ipaddress.ip_address(endpoint)
+        except ValueError:
+            return False
+        return True
+
+    def requirement(self, flow: Flow) -> tuple[bool, str]:
+        """Whether the tenancy agreement requires `flow` to be allowed, and why, in words."""
+        for exception in self.exceptions:
+            if exception.covers(flow, self):
+                return True, f"layout exception {exception.name} ({exception.why})"
+        source_namespace = flow.source.partition("/")[0]
+        if (
+            flow.destination == self.dns.server
+            and flow.port is not None
+            and Service(flow.port, flow.protocol) in self.dns.services
+            and not self.is_outside(flow.source)
+            and self.namespace(source_namespace).resolves_dns
+        ):
+            return True, f"namespace {source_namespace} must resolve cluster DNS"
+        return False, "not allowed by the layout: every namespace is default-deny"
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+TOP_FIELDS = (
+    "apiVersion",
+    "kind",
+    "sentinel",
+    "canary",
+    "namespaces",
+    "exceptions",
+    "dns",
+    "tiers",
+    "clusters",
+)
+
+
+def load_layout(path: str | Path) -> TenancyLayout:
+    """Read and validate a layout file; the first problem is a `LocatedError`."""
+    documents = load_file(path)
+    if len(documents) != 1:
+        raise LocatedError(Location(str(path)), f"a layout is one YAML document, found {len(documents)}")
+    return read_layout(Node.root(documents[0], str(path)), str(path))
+
+
+def read_layout(root: Node, source: str) -> TenancyLayout:
+    root.fields(TOP_FIELDS, what="the layout")
+    api_version = root.require("apiVersion")
+    if api_version.string() != API_VERSION:
+        raise api_version.error(f"must be {API_VERSION!r}")
+    kind = root.require("kind")
+    if kind.string() != KIND:
+        raise kind.error(f"must be {KIND!r}")
+
+    sentinel = root.require("sentinel")
+    canary = root.require("canary").fields(("ports", "outside"), what="canary")
+    canary_services = tuple(_service(item) for item in canary.require("ports").items())
+    outside = tuple(_address(item) for item in canary.require("outside").items())
+    namespaces = tuple(_namespace(item, sentinel) for item in root.require("namespaces").items())
+    _refuse_duplicates([(n.name, n.location) for n in namespaces], "namespace")
+
+    layout = TenancyLayout(
+        source=source,
+        namespaces=namespaces,
+        exceptions=(),
+        dns=_dns(root.require("dns")),
+        tier_order=_tiers(root.require("tiers")),
+        canary_services=canary_services,
+        outside_addresses=outside,
+        networks=_networks(root.require("clusters")),
+    )
+    exceptions_node = root.get("exceptions")
+    exceptions = tuple(_exception(item, layout) for item in exceptions_node.items()) if exceptions_node else ()
+    _refuse_duplicates([(e.name, e.location) for e in exceptions], "exception")
+    layout = TenancyLayout(
+        source, namespaces, exceptions, layout.dns, layout.tier_order, canary_services, outside, layout.networks
+    )
+    _check_consistency(root, layout)
+    return layout
+
+
+def _name(node: Node, what: str) -> str:
+    name = node.string()
+    if not DNS_NAME.match(name) or len(name) > 63:
+        raise node.error(f"{what} {name!r} is not a Kubernetes name (lower-case letters, digits, '-')")
+    return name
+
+
+def _service(node: Node) -> Service:
+    node.fields(("port", "protocol", "name"), what="a port")
+    port_node = node.require("port")
+    port = port_node.integer()
+    if not 1 <= port <= 65535:
+        raise port_node.error(f"port {port} is outside 1-65535")
+    protocol_node = node.require("protocol")
+    protocol = protocol_node.string()
+    if protocol not in PROBE_PROTOCOLS:
+        raise protocol_node.error(f"protocol {protocol!r} cannot be probed; choose one of: {', '.join(PROBE_PROTOCOLS)}")
+    name = node.get("name")
+    return Service(port, protocol, name.string() if name else None)
+
+
+def _address(node: Node) -> IPAddress:
+    try:
+        return ipaddress.ip_address(node.string())
+    except ValueError:
+        raise node.error(f"{node.value!r} is not an IP address") from None
+
+
+def _workload(node: Node, namespace: str) -> Workload:
+    node.fields(("name", "labels", "ports"), what="a workload")
+    labels = node.get("labels")
+    ports = tuple(_service(item) for item in node.require("ports").items())
+    _refuse_duplicates([(f"{p.port}/{p.protocol}", node.location) for p in ports], "port")
+    return Workload(
+        namespace=namespace,
+        name=_name(node.require("name"), "workload name"),
+        labels=Labels.of(labels.string_map("labels") if labels else {}),
+        ports=ports,
+        location=node.location,
+    )
+
+
+def _namespace(node: Node, sentinel: Node) -> LayoutNamespace:
+    node.fields(("name", "role", "labels", "resolvesDns", "workloads"), what="a namespace")
+    name = _name(node.require("name"), "namespace name")
+    role_node = node.require("role")
+    try:
+        role = Role(role_node.string())
+    except ValueError:
+        raise role_node.error(
+            f"role {role_node.value!r} is not one of: {', '.join(r.value for r in Role)}"
+        ) from None
+    labels_node = node.get("labels")
+    labels = labels_node.string_map("labels") if labels_node else {}
+    if NAMESPACE_NAME_LABEL in labels and labels[NAMESPACE_NAME_LABEL] != name:
+        raise node.error(f"label {NAMESPACE_NAME_LABEL} must be the namespace name {name!r}")
+    labels[NAMESPACE_NAME_LABEL] = name
+    resolves = node.get("resolvesDns")
+    workloads_node = node.get("workloads")
+    workloads = (_workload(sentinel, name),) + (
+        tuple(_workload(item, name) for item in workloads_node.items()) if workloads_node else ()
+    )
+    _refuse_duplicates([(w.name, w.location) for w in workloads], f"workload in namespace {name}")
+    return LayoutNamespace(name, role, Labels.of(labels), resolves.boolean() if resolves else False, workloads, node.location)
+
+
+def _endpoint(node: Node, *, allow_outside: bool) -> Endpoint:
+    node.fields(("namespace", "workload", "outside"), what="an exception endpoint")
+    outside = node.get("outside")
+    if outside is not None and outside.boolean():
+        if not allow_outside:
+            raise outside.error("an exception's source cannot be outside the cluster")
+        if node.has("namespace") or node.has("workload"):
+            raise node.error("'outside: true' stands alone: no namespace or workload with it")
+        return Endpoint(outside=True)
+    workload = node.get("workload")
+    return Endpoint(namespace=node.require("namespace").string(), workload=workload.string() if workload else None)
+
+
+def _exception(node: Node, layout: TenancyLayout) -> AllowedFlow:
+    node.fields(("name", "from", "to", "ports", "why"), what="an exception")
+    exception = AllowedFlow(
+        name=_name(node.require("name"), "exception name"),
+        source=_endpoint(node.require("from"), allow_outside=False),
+        destination=_endpoint(node.require("to"), allow_outside=True),
+        services=tuple(_service(item) for item in node.require("ports").items()),
+        why=node.require("why").string(),
+        location=node.location,
+    )
+    for side, endpoint in (("from", exception.source), ("to", exception.destination)):
+        side_node = node.require(side)
+        _check_endpoint(side_node, endpoint, layout)
+    return exception
+
+
+def _check_endpoint(node: Node, endpoint: Endpoint, layout: TenancyLayout) -> None:
+    if endpoint.outside or endpoint.namespace is None:
+        return
+    try:
+        namespace = layout.namespace(endpoint.namespace)
+    except KeyError:
+        raise node.error(f"namespace {endpoint.namespace!r} is not in the layout's namespaces") from None
+    if endpoint.workload is not None and endpoint.workload not in {w.name for w in namespace.workloads}:
+        raise node.error(f"workload {endpoint.workload!r} is not declared in namespace {namespace.name}")
+
+
+def _dns(node: Node) -> DnsRequirement:
+    node.fields(("server", "ports", "otherServers"), what="dns")
+    server = node.require("server").fields(("namespace", "workload"), what="dns.server")
+    others = node.get("otherServers")
+    return DnsRequirement(
+        server=f"{server.require('namespace').string()}/{server.require('workload').string()}",
+        services=tuple(_service(item) for item in node.require("ports").items()),
+        other_servers=tuple(_address(item) for item in others.items()) if others else (),
+        location=node.location,
+    )
+
+
+def _tiers(node: Node) -> tuple[str, ...]:
+    tiers = tuple(_name(item, "tier name") for item in node.items("tiers"))
+    _refuse_duplicates([(t, node.location) for t in tiers], "tier")
+    if "default" in tiers:
+        raise node.error("'default' is always the last tier (order 1000000); list only your own tiers")
+    return tiers
+
+
+def _networks(node: Node) -> dict[str, ClusterNetwork]:
+    networks: dict[str, ClusterNetwork] = {}
+    for cluster in node.mapping("clusters"):
+        entry = node.require(cluster).fields(("networkMtu", "calicoMtu"), what=f"clusters.{cluster}")
+        mtu_node = entry.require("networkMtu")
+        calico = entry.get("calicoMtu")
+        networks[cluster] = ClusterNetwork(
+            cluster=cluster,
+            network_mtu=_mtu(mtu_node),
+            calico_mtu=_mtu(calico) if calico else None,
+            location=entry.location,
+        )
+    return networks
+
+
+def _mtu(node: Node) -> int:
+    mtu = node.integer()
+    if not 576 <= mtu <= 9216:  # IPv4 minimum datagram .. the largest jumbo frame NICs offer
+        raise node.error(f"MTU {mtu} is outside 576-9216")
+    return mtu
+
+
+def _refuse_duplicates(named: list[tuple[str, Location | None]], what: str) -> None:
+    seen: set[str] = set()
+    for name, location in named:
+        if name in seen:
+            raise LocatedError(location, f"{what} {name!r} is declared twice")
+        seen.add(name)
+
+
+def _check_consistency(root: Node, layout: TenancyLayout) -> None:
+    """Cross-field rules: the things a reviewer would otherwise have to check by eye."""
+    names = {namespace.name for namespace in layout.namespaces}
+    if ROYAL_BANK not in names or layout.namespace(ROYAL_BANK).role is not Role.CUSTOMER:
+        raise root.require("namespaces").error(f"the layout must declare the customer namespace {ROYAL_BANK}")
+    if len(layout.customers()) < 2:
+        raise root.require("namespaces").error("isolation needs at least two customer namespaces")
+    dns_node = root.require("dns")
+    try:
+        server = layout.workload(layout.dns.server)
+    except KeyError:
+        raise dns_node.error(f"dns.server {layout.dns.server} is not a workload of the layout") from None
+    missing = [str(s) for s in layout.dns.services if s not in server.ports]
+    if missing:
+        raise dns_node.error(f"dns.server {server.key} does not declare port(s) {', '.join(missing)}")
+    declared = {service for workload in layout.workloads for service in workload.ports}
+    clash = [str(s) for s in layout.canary_services if s in declared]
+    if clash:
+        raise root.require("canary").error(f"canary port(s) {', '.join(clash)} are declared by a workload")
