@@ -82,8 +82,8 @@ class Token:
 
 _PUNCTUATION = {"(": Kind.LPAREN, ")": Kind.RPAREN, "{": Kind.LBRACE, "}": Kind.RBRACE, ",": Kind.COMMA}
 _DOUBLED = {"==": Kind.OPERATOR, "!=": Kind.OPERATOR, "&&": Kind.AND, "||": Kind.OR}
-# After a label: (first word, optional second word after blanks, operator). Order matters only in that
-# "not" must be tried before "in" could match a label starting with "in"; none is a prefix of another.
+# After a label: (first word, second word after optional blanks or "", operator). No first word is a
+# prefix of another, so the order of the table does not matter.
 _WORD_OPERATORS = (
     ("contains", "", "contains"),
     ("starts", "with", "starts with"),
