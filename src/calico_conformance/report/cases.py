@@ -1,0 +1,163 @@
+"""One recorded case: a flow on a cluster, what was expected, what was observed and who decided.
+
+Suites record their cases through the `record_case` fixture. A case travels three ways: as JUnit
+properties of its test (flat name/value pairs, in a fixed order), as plain data on the pytest report
+(so xdist workers can ship it to the controller) and as rows of the ConformanceReport. Cases of one test
+and cluster rebuild the expected / observed / diff matrices for Allure and the HTML page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from calico_conformance.reachability import (
+    DEFAULT_DENY_VERDICTS,
+    Comparison,
+    Expectation,
+    ExpectedMatrix,
+    Flow,
+    Mismatch,
+    MismatchKind,
+    Observation,
+    ObservedMatrix,
+    ProbeVerdict,
+    compare,
+)
+
+# The result of a case that matched its expectation; otherwise the MismatchKind (leak, blocked, unproven).
+MATCHED = "ok"
+
+# The JUnit property names of one case, in the order they are written (issue "Reports").
+PROPERTY_NAMES = (
+    "cluster",
+    "source",
+    "destination",
+    "port",
+    "protocol",
+    "expected",
+    "observed",
+    "deciding_policy",
+    "result",
+)
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """A flow checked on one cluster. `result` is `ok` or the MismatchKind of the disagreement."""
+
+    cluster: str
+    flow: Flow
+    expected: Expectation
+    observed: Observation
+    deciding: str  # the tier/policy/rule that decided the flow, or "" when the target cannot say
+    result: str = MATCHED
+
+    @classmethod
+    def judge(
+        cls,
+        cluster: str,
+        flow: Flow,
+        expected: Expectation,
+        observed: Observation,
+        deciding: str = "",
+        *,
+        deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
+    ) -> CaseRecord:
+        """Record a case, judging it the way `reachability.compare` judges a matrix cell."""
+        comparison = compare(
+            ExpectedMatrix({flow: expected}), ObservedMatrix({flow: observed}), deny_verdicts
+        )
+        result = str(comparison.mismatches[0].kind) if comparison.mismatches else MATCHED
+        return cls(cluster, flow, expected, observed, deciding or observed.why or expected.why, result)
+
+    @classmethod
+    def from_comparison(cls, cluster: str, comparison: Comparison) -> list[CaseRecord]:
+        """Every flow of a comparison as cases, keeping the comparison's own verdict on each."""
+        kinds = {mismatch.flow: str(mismatch.kind) for mismatch in comparison.mismatches}
+        records = []
+        for flow in comparison.expected:
+            observed = comparison.observed.cells.get(flow)
+            if observed is None:  # a flow nobody probed is unproven: recorded as an error observation
+                observed = Observation(ProbeVerdict.ERROR, detail="not observed")
+            expected = comparison.expected[flow]
+            deciding = observed.why or expected.why
+            records.append(cls(cluster, flow, expected, observed, deciding, kinds.get(flow, MATCHED)))
+        return records
+
+    @property
+    def matched(self) -> bool:
+        return self.result == MATCHED
+
+    @property
+    def unproven(self) -> bool:
+        return self.result == str(MismatchKind.UNPROVEN)
+
+    def junit_properties(self) -> list[tuple[str, str]]:
+        values = (
+            self.cluster,
+            self.flow.source,
+            self.flow.destination,
+            "" if self.flow.port is None else str(self.flow.port),
+            self.flow.protocol,
+            "allowed" if self.expected.allowed else "denied",
+            str(self.observed.verdict),
+            self.deciding,
+            self.result,
+        )
+        return list(zip(PROPERTY_NAMES, values, strict=True))
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data (JSON- and YAML-safe): the report row and the xdist transport form."""
+        data: dict[str, Any] = {
+            "cluster": self.cluster,
+            "from": self.flow.source,
+            "to": self.flow.destination,
+            "port": self.flow.port,
+            "protocol": self.flow.protocol,
+            "expected": "allowed" if self.expected.allowed else "denied",
+            "observed": str(self.observed.verdict),
+            "result": self.result,
+            "decidedBy": self.deciding,
+        }
+        if self.expected.why:
+            data["expectedBecause"] = self.expected.why
+        if self.observed.detail:
+            data["detail"] = self.observed.detail
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CaseRecord:
+        flow = Flow(str(data["from"]), str(data["to"]), data.get("port"), str(data["protocol"]))
+        expected = Expectation(data["expected"] == "allowed", str(data.get("expectedBecause", "")))
+        observed = Observation(
+            ProbeVerdict(data["observed"]),
+            detail=str(data.get("detail", "")),
+            why=str(data.get("decidedBy", "")),
+        )
+        return cls(
+            str(data["cluster"]), flow, expected, observed, str(data.get("decidedBy", "")), data["result"]
+        )
+
+
+def comparisons_by_cluster(cases: Iterable[CaseRecord]) -> dict[str, Comparison]:
+    """Rebuild one Comparison per cluster from recorded cases, keeping each case's recorded result.
+
+    The result is kept rather than recomputed because the suite judged it with its cluster's deny action.
+    A flow recorded twice on a cluster keeps its last record.
+    """
+    by_cluster: dict[str, dict[Flow, CaseRecord]] = {}
+    for case in cases:
+        by_cluster.setdefault(case.cluster, {})[case.flow] = case
+    comparisons = {}
+    for cluster, records in sorted(by_cluster.items()):
+        expected = ExpectedMatrix({flow: case.expected for flow, case in records.items()})
+        observed = ObservedMatrix({flow: case.observed for flow, case in records.items()})
+        mismatches = tuple(
+            Mismatch(flow, MismatchKind(case.result), case.expected, case.observed)
+            for flow, case in sorted(records.items())
+            if not case.matched
+        )
+        comparisons[cluster] = Comparison(expected, observed, mismatches)
+    return comparisons

@@ -1,0 +1,91 @@
+"""Fixtures of the reporting plugin: `record_case` for the suites, `report_run_context` for Allure.
+
+The collector registers this module as a plugin, so every test can ask for `record_case`. A suite calls
+it once per checked flow, or once per matrix with `record_case.comparison(cluster, comparison)`:
+
+    def test_royal_bank_isolation(cluster, expected_reachability, probe_matrix, record_case):
+        comparison = compare(expected_reachability, probe_matrix)
+        record_case.comparison(cluster, comparison)
+        assert_reachability(comparison)   # the suite's own assertion, with the diff and reproduce command
+
+    record_case(cluster, flow, expected, observed, deciding)   # one flow
+
+Each case becomes JUnit properties of the test, a row of the ConformanceReport, and part of the
+expected / observed / diff matrices attached to Allure. A test that records a wrong case and then passes
+anyway is turned into a failure by the collector: recording is evidence, not decoration.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from calico_conformance.reachability import (
+    DEFAULT_DENY_VERDICTS,
+    Comparison,
+    Expectation,
+    Flow,
+    Observation,
+    ProbeVerdict,
+)
+from calico_conformance.report.allure_results import allure_results_dir
+from calico_conformance.report.cases import CaseRecord
+from calico_conformance.report.collector import REPORT_PLUGIN_NAME, ReportCollector, recorded_cases
+
+
+class CaseRecorder:
+    """Records cases on one test item; callable for a single flow."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+        self._cases = recorded_cases(item)
+
+    def __call__(
+        self,
+        cluster: str,
+        flow: Flow,
+        expected: Expectation | bool,
+        observed: Observation | ProbeVerdict,
+        deciding: str = "",
+        *,
+        deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
+    ) -> CaseRecord:
+        """Record one flow: `deciding` names the policy and rule that decided it (defaults to the
+        observation's or the expectation's `why`); `deny_verdicts` is the cluster's deny action."""
+        if isinstance(expected, bool):
+            expected = Expectation(expected)
+        if isinstance(observed, ProbeVerdict):
+            observed = Observation(observed)
+        case = CaseRecord.judge(cluster, flow, expected, observed, deciding, deny_verdicts=deny_verdicts)
+        self._add(case)
+        return case
+
+    def comparison(self, cluster: str, comparison: Comparison) -> list[CaseRecord]:
+        """Record every flow of a compared matrix, keeping the comparison's verdict on each flow."""
+        cases = CaseRecord.from_comparison(cluster, comparison)
+        for case in cases:
+            self._add(case)
+        return cases
+
+    @property
+    def cases(self) -> tuple[CaseRecord, ...]:
+        return tuple(self._cases)
+
+    def _add(self, case: CaseRecord) -> None:
+        self._cases.append(case)
+        self._item.user_properties.extend(case.junit_properties())
+
+
+@pytest.fixture
+def record_case(request: pytest.FixtureRequest) -> CaseRecorder:
+    """Record checked flows of this test for JUnit, the ConformanceReport and Allure."""
+    if not isinstance(request.node, pytest.Item):
+        raise TypeError("record_case is a function-scoped fixture: it records on the running test")
+    return CaseRecorder(request.node)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def report_run_context(request: pytest.FixtureRequest) -> None:
+    """Attach the run's fingerprint, tenancy layout and policy set to Allure (only with --alluredir)."""
+    collector = request.config.pluginmanager.get_plugin(REPORT_PLUGIN_NAME)
+    if isinstance(collector, ReportCollector) and allure_results_dir(request.config) is not None:
+        collector.attach_run_context()
