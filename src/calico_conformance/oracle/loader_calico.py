@@ -102,7 +102,7 @@ def _tier(document: Document, spec: Node) -> str:
     version = version_text(document.version)
     if document.version < TIERS_SINCE:
         if tier != DEFAULT_TIER:
-            raise where.error(f"tier {tier!r}: tiers need Calico >= 3.29 (loading for Calico {version})")
+            raise where.error(f"tier {tier!r} needs Calico >= 3.29 (loading for Calico {version})")
         if dot:
             raise (
                 document.node.require("metadata")

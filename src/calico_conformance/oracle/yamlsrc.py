@@ -121,6 +121,8 @@ def load_documents(text: str, source: str) -> list[Any]:
         return documents
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
+        if error.context_mark is not None and "end of stream" in (error.problem or ""):
+            mark = error.context_mark  # where the unfinished construct starts, not the end of the file
         line = mark.line + 1 if mark is not None else 0
         why = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
         raise LocatedError(Location(source, line), f"invalid YAML: {why}") from None
@@ -200,7 +202,7 @@ class Node:
     def _unknown_field(
         self, key: str, allowed: Collection[str], what: str, hints: Mapping[str, str]
     ) -> LocatedError:
-        why = f"unknown field {key!r} in {what}"
+        why = f"unknown field in {what}"
         if key in hints:
             why += f" ({hints[key]})"
         else:
@@ -209,7 +211,7 @@ class Node:
                 why += f" (did you mean {close[0]!r}?)"
         why += "; valid fields: " + ", ".join(sorted(allowed))
         where = self.value.key_location(key) if isinstance(self.value, LocatedDict) else self.location
-        return LocatedError(where, f"{self.path}: {why}" if self.path else why)
+        return LocatedError(where, f"{self._child_path(key)}: {why}")
 
     def mapping(self, what: str) -> Mapping[Any, Any]:
         if not isinstance(self.value, dict):
