@@ -551,3 +551,23 @@ def test_a_network_set_with_a_bad_cidr_is_an_error() -> None:
     error = load_error(text)
     assert error.location == Location("p.yaml", 6)
     assert "spec.nets[0]: invalid CIDR '300.0.0.0/8'" in str(error)
+
+
+def test_a_built_in_tier_written_without_order_keeps_its_fixed_order() -> None:
+    (tier,) = load_manifest_text(
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: default}\n", "p.yaml"
+    ).tiers
+    assert (tier.name, tier.order) == ("default", 1_000_000.0)
+
+
+def test_a_block_scalar_selector_keeps_its_newline_and_calico_rejects_it() -> None:
+    """§3: "A newline is an invalid character (e.g. a YAML `|` block scalar leaves a trailing `\\n`)"."""
+    error = load_error(calico("  selector: |\n    app == 'x'\n"))
+    assert error.location == Location("p.yaml", 6)
+    assert "spec.selector: invalid selector" in str(error)
+
+
+def test_performance_hints_are_checked_and_otherwise_ignored() -> None:
+    assert load_policy(calico("  performanceHints: [AssumeNeededOnEveryNode]\n")).name == "p"
+    error = load_error(calico("  performanceHints: [GoFast]\n"))
+    assert "unknown performance hint 'GoFast'" in error.why

@@ -56,6 +56,7 @@ BUILT_IN_TIER_ORDERS = {
     "baselineadminnetworkpolicy": 10_000_000.0,
 }
 TIER_DEFAULT_ACTIONS = ("Deny", "Pass")
+PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)  # the only hint Calico defines; it never changes verdicts
 DOCUMENT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec"})
 
 
@@ -146,8 +147,11 @@ def read_calico_policy(document: Document) -> Policy:
     if is_global:
         _check_host_flags(spec)
     performance_hints = spec.get("performanceHints")
-    if performance_hints is not None:
-        performance_hints.strings()
+    for hint in performance_hints.items("performanceHints") if performance_hints is not None else []:
+        if hint.string() not in PERFORMANCE_HINTS:
+            raise hint.error(
+                f"unknown performance hint {hint.value!r}; expected {', '.join(PERFORMANCE_HINTS)}"
+            )
     kind: PolicyKind = "GlobalNetworkPolicy" if is_global else "NetworkPolicy"
     return Policy(
         kind=kind,
@@ -198,6 +202,8 @@ def read_tier(document: Document) -> Tier:
     spec.fields({"order", "defaultAction"}, what="a Tier spec")
     order = _order(spec)
     pinned = BUILT_IN_TIER_ORDERS.get(document.name)
+    if pinned is not None and order is None:
+        order = pinned  # the built-in tier exists with this order whether or not the manifest repeats it
     if pinned is not None and order != pinned:
         raise (spec.get("order") or spec).error(f"the {document.name} tier's order must be {pinned:.0f}")
     action_node = spec.get("defaultAction")
