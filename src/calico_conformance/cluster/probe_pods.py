@@ -1,0 +1,191 @@
+"""The objects a live run creates for probing: namespaces, the agent ConfigMap and one pod per workload.
+
+Each workload of the tenancy layout becomes a `nicolaka/netshoot` pod with the workload's labels that
+runs `agent.py serve` (mounted from a ConfigMap) on the workload's ports plus the layout's canary
+ports, so a probe to any of them reaches a listening server and only policy can stop it. Pods are
+pinned to nodes round-robin (`spec.nodeName`), so every matrix has same-node and cross-node pairs.
+
+Every probe pod carries a readiness gate that nothing ever sets. Its `Ready` condition therefore stays
+False for its whole life, so it is never a Service endpoint and never receives real traffic — which
+matters when a probe stands in for `kube-system/kube-dns` (it has the label the kube-dns Service
+selects) or runs in a customer's existing namespace (`--probe-existing-namespaces`). The suite waits on
+`ContainersReady` instead (`cluster/readiness.py`). Every object carries the run's labels, which the
+cleanup and the leak check select on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from calico_conformance.layout import Service, Workload
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "calico-conformance"
+RUN_LABEL = "calico-conformance.io/run"
+ROLE_LABEL = "calico-conformance.io/role"
+NEVER_READY_GATE = "calico-conformance.io/never-ready"  # a pod condition nothing ever sets
+AGENT_MOUNT = "/opt/calico-conformance"
+AGENT_FILE = "agent.py"
+CONTAINER = "agent"
+
+
+def run_labels(run_id: str, role: str) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id, ROLE_LABEL: role}
+
+
+def run_selector(run_id: str) -> str:
+    """The label selector of everything one run created."""
+    return f"{MANAGED_BY_LABEL}={MANAGED_BY},{RUN_LABEL}={run_id}"
+
+
+@dataclass(frozen=True)
+class ProbePod:
+    """One workload's probe: where it runs and what it serves."""
+
+    workload: str  # layout key, namespace/name
+    namespace: str
+    pod_name: str
+    labels: Mapping[str, str]
+    services: tuple[Service, ...]  # the workload's ports plus the canary ports, each once
+    node: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.pod_name}"
+
+
+def plan_probe_pods(
+    workloads: Sequence[Workload],
+    nodes: Sequence[str],
+    *,
+    canary: Sequence[Service] = (),
+    pod_name_prefix: str = "",
+) -> list[ProbePod]:
+    """One probe pod per workload, spread over `nodes` round-robin in layout order.
+
+    Consecutive workloads land on different nodes, so with two or more nodes and workloads the matrix
+    holds both same-node and cross-node pairs (policy is enforced on different hooks for each).
+    """
+    if not nodes:
+        raise ValueError("no schedulable node to place probe pods on")
+    pods = []
+    for index, workload in enumerate(workloads):
+        services = tuple(dict.fromkeys([*workload.ports, *canary]))
+        pods.append(
+            ProbePod(
+                workload=workload.key,
+                namespace=workload.namespace,
+                pod_name=f"{pod_name_prefix}{workload.name}",
+                labels=dict(workload.labels),
+                services=services,
+                node=nodes[index % len(nodes)],
+            )
+        )
+    return pods
+
+
+def same_node_pairs(pods: Sequence[ProbePod]) -> tuple[int, int]:
+    """(same-node pairs, cross-node pairs) among ordered pairs of distinct pods."""
+    same = cross = 0
+    for source in pods:
+        for destination in pods:
+            if source is destination:
+                continue
+            if source.node == destination.node:
+                same += 1
+            else:
+                cross += 1
+    return same, cross
+
+
+def agent_configmap_name(agent_source: str) -> str:
+    """Named by content, so a changed agent never meets pods of an older one."""
+    return f"calico-conformance-agent-{hashlib.sha256(agent_source.encode()).hexdigest()[:10]}"
+
+
+def render_namespace(name: str, labels: Mapping[str, str], run_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {**labels, **run_labels(run_id, "namespace")}},
+    }
+
+
+def render_agent_configmap(namespace: str, agent_source: str, run_id: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": agent_configmap_name(agent_source),
+            "namespace": namespace,
+            "labels": run_labels(run_id, "agent"),
+        },
+        "data": {AGENT_FILE: agent_source},
+    }
+
+
+def serve_command(pod: ProbePod) -> list[str]:
+    identity = {"pod": pod.workload.split("/", 1)[1], "namespace": pod.namespace, "node": pod.node}
+    command = [
+        "python3",
+        f"{AGENT_MOUNT}/{AGENT_FILE}",
+        "serve",
+        "--identity",
+        json.dumps(identity, sort_keys=True),
+    ]
+    for protocol in ("TCP", "UDP", "SCTP"):
+        ports = sorted({service.port for service in pod.services if service.protocol == protocol})
+        if ports:
+            command += [f"--{protocol.lower()}", ",".join(str(port) for port in ports)]
+    return command
+
+
+def _container_ports(services: Sequence[Service]) -> list[dict[str, Any]]:
+    ports = []
+    for service in services:
+        entry: dict[str, Any] = {"containerPort": service.port, "protocol": service.protocol}
+        if service.name:
+            entry["name"] = service.name  # policies may match named ports (calico-semantics.md)
+        ports.append(entry)
+    return ports
+
+
+def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: str) -> dict[str, Any]:
+    """The pod manifest: the workload's labels, the agent serving its ports, never Ready by design."""
+    tcp_ports = [service.port for service in pod.services if service.protocol == "TCP"]
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": serve_command(pod),
+        "ports": _container_ports(pod.services),
+        "volumeMounts": [{"name": "agent", "mountPath": AGENT_MOUNT, "readOnly": True}],
+    }
+    if tcp_ports:
+        # The kubelet's check is host -> local pod traffic, which Calico never polices (calico-install.md
+        # §7.6): it proves the agent listens even under default-deny.
+        container["readinessProbe"] = {"tcpSocket": {"port": tcp_ports[0]}, "periodSeconds": 2}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod.pod_name,
+            "namespace": pod.namespace,
+            "labels": {**pod.labels, **run_labels(run_id, "probe")},
+            "annotations": {"calico-conformance.io/workload": pod.workload},
+        },
+        "spec": {
+            "nodeName": pod.node,
+            "readinessGates": [{"conditionType": NEVER_READY_GATE}],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 1,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "containers": [container],
+            "volumes": [{"name": "agent", "configMap": {"name": agent_configmap_name(agent_source)}}],
+        },
+    }

@@ -1,0 +1,152 @@
+"""Probe pod specs: the never-set readiness gate on every pod, the agent from a ConfigMap, the ports
+served, same-node and cross-node pairs, images from a mirror — over the real tenancy layout.
+
+Whether the kubelet keeps such a pod out of Service endpoints is Kubernetes' documented behaviour for
+readiness gates; it is not observed here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
+from calico_conformance.cluster.probe_pods import (
+    AGENT_FILE,
+    NEVER_READY_GATE,
+    RUN_LABEL,
+    agent_configmap_name,
+    plan_probe_pods,
+    render_agent_configmap,
+    render_namespace,
+    render_probe_pod,
+    same_node_pairs,
+    serve_command,
+)
+from calico_conformance.layout import Service, TenancyLayout, load_layout
+
+REPO = Path(__file__).resolve().parents[2]
+AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()
+NODES = ("finland-worker", "finland-worker2")
+
+
+@pytest.fixture(scope="module")
+def layout() -> TenancyLayout:
+    return load_layout(REPO / "policies" / "tenancy.yaml")
+
+
+def rendered(layout: TenancyLayout, image: str = NETSHOOT_IMAGE) -> list[dict]:  # type: ignore[type-arg]
+    pods = plan_probe_pods(layout.workloads, NODES, canary=layout.canary_services)
+    return [render_probe_pod(pod, image=image, agent_source=AGENT, run_id="r1") for pod in pods]
+
+
+def test_every_probe_pod_carries_the_never_set_readiness_gate(layout: TenancyLayout) -> None:
+    specs = rendered(layout)
+
+    assert len(specs) == len(layout.workloads)
+    for spec in specs:
+        assert spec["spec"]["readinessGates"] == [{"conditionType": NEVER_READY_GATE}], spec["metadata"][
+            "name"
+        ]
+
+
+def test_the_kube_dns_stand_in_has_the_kube_dns_label_and_still_the_gate(layout: TenancyLayout) -> None:
+    # The reason for the gate: this pod matches the kube-dns Service's selector.
+    (stand_in,) = [
+        s
+        for s in rendered(layout)
+        if s["metadata"]["namespace"] == "kube-system" and s["metadata"]["name"] == "kube-dns"
+    ]
+    assert stand_in["metadata"]["labels"]["k8s-app"] == "kube-dns"
+    assert stand_in["spec"]["readinessGates"] == [{"conditionType": NEVER_READY_GATE}]
+
+
+def test_pods_have_the_workload_labels_and_the_run_labels(layout: TenancyLayout) -> None:
+    ledger = next(s for s in rendered(layout) if s["metadata"]["name"] == "ledger")
+
+    assert ledger["metadata"]["namespace"] == "royal-bank"
+    assert ledger["metadata"]["labels"]["app"] == "ledger"
+    assert ledger["metadata"]["labels"][RUN_LABEL] == "r1"
+    assert ledger["metadata"]["annotations"]["calico-conformance.io/workload"] == "royal-bank/ledger"
+
+
+def test_the_agent_serves_the_workload_ports_and_the_canary_ports(layout: TenancyLayout) -> None:
+    collector = next(s for s in rendered(layout) if s["metadata"]["name"] == "log-collector")
+    container = collector["spec"]["containers"][0]
+
+    command = container["command"]
+    assert command[:3] == ["python3", f"/opt/calico-conformance/{AGENT_FILE}", "serve"]
+    assert command[command.index("--tcp") + 1] == "5044,9200,9999"  # beats, admin, canary
+    assert command[command.index("--udp") + 1] == "9999"
+    identity = json.loads(command[command.index("--identity") + 1])
+    assert identity == {
+        "pod": "log-collector",
+        "namespace": "platform",
+        "node": collector["spec"]["nodeName"],
+    }
+    assert {"containerPort": 5044, "protocol": "TCP", "name": "beats"} in container["ports"]
+    assert {"containerPort": 9999, "protocol": "UDP"} in container["ports"]
+
+
+def test_the_agent_comes_from_the_configmap_named_by_its_content(layout: TenancyLayout) -> None:
+    spec = rendered(layout)[0]
+    configmap = render_agent_configmap("royal-bank", AGENT, "r1")
+
+    assert spec["spec"]["volumes"] == [
+        {"name": "agent", "configMap": {"name": configmap["metadata"]["name"]}}
+    ]
+    assert configmap["data"] == {AGENT_FILE: AGENT}
+    assert agent_configmap_name(AGENT) != agent_configmap_name(AGENT + "# changed\n")
+
+
+def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layout: TenancyLayout) -> None:
+    pods = plan_probe_pods(layout.workloads, NODES, canary=layout.canary_services)
+
+    assert {pod.node for pod in pods} == set(NODES)
+    same, cross = same_node_pairs(pods)
+    assert same > 0
+    assert cross > 0
+    assert [pod.node for pod in pods[:4]] == [NODES[0], NODES[1], NODES[0], NODES[1]]
+
+
+def test_one_node_gives_only_same_node_pairs_and_no_node_is_an_error(layout: TenancyLayout) -> None:
+    assert same_node_pairs(plan_probe_pods(layout.workloads[:3], ["only"]))[1] == 0
+    with pytest.raises(ValueError, match="no schedulable node"):
+        plan_probe_pods(layout.workloads, [])
+
+
+def test_registry_rewrites_the_probe_image(layout: TenancyLayout) -> None:
+    image = rewrite_image(NETSHOOT_IMAGE, "mirror.example.com:5000")
+    spec = rendered(layout, image=image)[0]
+
+    assert spec["spec"]["containers"][0]["image"] == (
+        "mirror.example.com:5000/nicolaka/netshoot:v0.13@sha256:"
+        "a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b"
+    )
+
+
+def test_the_netshoot_image_is_pinned_by_digest() -> None:
+    assert "@sha256:" in NETSHOOT_IMAGE
+    assert len(NETSHOOT_IMAGE.split("@sha256:")[1]) == 64
+
+
+def test_existing_namespace_probes_get_a_run_prefixed_name(layout: TenancyLayout) -> None:
+    pods = plan_probe_pods(layout.workloads, NODES, pod_name_prefix="cc-r1-")
+    assert all(pod.pod_name.startswith("cc-r1-") for pod in pods)
+    assert pods[0].workload == layout.workloads[0].key  # the identity stays the workload's
+
+
+def test_serve_command_leaves_out_protocols_without_ports() -> None:
+    pod = plan_probe_pods(
+        [load_layout(REPO / "policies" / "tenancy.yaml").workloads[0]], ["n"], canary=[Service(9999, "UDP")]
+    )[0]
+    command = serve_command(pod)
+    assert "--sctp" not in command
+
+
+def test_namespace_has_its_layout_labels_and_the_run_labels() -> None:
+    namespace = render_namespace("cc-r1-x", {"team": "a"}, "r1")
+    assert namespace["metadata"]["labels"]["team"] == "a"
+    assert namespace["metadata"]["labels"][RUN_LABEL] == "r1"
