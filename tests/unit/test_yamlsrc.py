@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from calico_conformance.oracle import yamlsrc
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.yamlsrc import (
     LocatedDict,
@@ -21,6 +23,16 @@ from calico_conformance.oracle.yamlsrc import (
 )
 
 MANIFESTS = Path(__file__).parent.parent / "data" / "manifests"
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both parsers: libyaml where installed, PyYAML's own everywhere else."""
+    if request.param == "python":
+        monkeypatch.setattr(yamlsrc, "_Loader", yamlsrc._PythonLoader)
+    elif not yaml.__with_libyaml__:
+        pytest.skip("PyYAML was built without libyaml on this machine")
+    return str(request.param)
 
 
 def line_of(path: Path, marker: str, occurrence: int = 1) -> int:
@@ -45,11 +57,11 @@ def test_a_duplicate_top_level_key_is_an_error_at_the_second_occurrence() -> Non
     assert "first written at line 1" in error.why
 
 
-def test_a_duplicate_key_deep_inside_a_list_item_is_found() -> None:
-    text = "spec:\n  egress:\n    - action: Allow\n      protocol: TCP\n      action: Deny\n"
+def test_a_duplicate_key_deep_inside_a_list_item_is_found_with_its_path() -> None:
+    text = "spec:\n  egress:\n    - action: Allow\n    - action: Allow\n      protocol: TCP\n      action: Deny\n"
     error = load_error(text)
-    assert error.location == Location("input.yaml", 5)
-    assert "duplicate key 'action'" in error.why
+    assert error.location == Location("input.yaml", 6)
+    assert error.why.startswith("spec.egress[1].action: duplicate key 'action'")
 
 
 def test_a_duplicate_key_in_a_flow_mapping_on_one_line_is_found() -> None:
@@ -65,7 +77,9 @@ def test_seed_002_rule_with_two_destinations_is_rejected_at_the_second_destinati
     second, first = line_of(path, "      destination:", 3), line_of(path, "      destination:", 2)
     assert caught.value.location == Location(str(path), second)
     assert f"first written at line {first}" in caught.value.why
-    assert str(caught.value).startswith(f"{path}:{second}: duplicate key 'destination'")
+    assert str(caught.value).startswith(
+        f"{path}:{second}: spec.egress[0].destination: duplicate key 'destination'"
+    )
 
 
 def test_the_same_key_in_sibling_mappings_is_not_a_duplicate() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from calico_conformance.oracle.errors import LocatedError, Location
 
@@ -55,13 +56,24 @@ class LocatedList(list[Any]):
         return self.location
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that builds Located containers and refuses duplicate and merge keys."""
+class _StrictConstruction(SafeConstructor):
+    """Builds Located containers and refuses duplicate and merge keys; mixed into a parser below.
+
+    It keeps the path of the value being built (`spec.egress[0]`) so that a duplicate key is reported
+    with its path as well as its line.
+    """
 
     source: str
+    path: list[str | int]
 
     def _location(self, node: yaml.Node) -> Location:
         return Location(self.source, node.start_mark.line + 1)
+
+    def _path_text(self, last: str | int) -> str:
+        text = ""
+        for part in (*self.path, last):
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        return text
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         for key_node, _ in node.value:
@@ -90,28 +102,60 @@ class _StrictLoader(yaml.SafeLoader):
                 earlier = "earlier on this line" if first.line == second.line else f"at line {first.line}"
                 raise LocatedError(
                     second,
-                    f"duplicate key {key!r} (first written {earlier}); "
+                    f"{self._path_text(str(key))}: duplicate key {key!r} (first written {earlier}); "
                     "YAML keeps only the last one, so the first would be silently lost",
                 )
             mapping.key_locations[key] = self._location(key_node)
+            self.path.append(str(key))
             mapping[key] = self.construct_object(value_node, deep=True)
+            self.path.pop()
 
     def construct_located_sequence(self, node: yaml.SequenceNode) -> Iterator[LocatedList]:
         sequence = LocatedList()
         sequence.location = self._location(node)
         sequence.item_locations = [self._location(child) for child in node.value]
         yield sequence
-        sequence.extend(self.construct_object(child, deep=True) for child in node.value)
+        for index, child in enumerate(node.value):
+            self.path.append(index)
+            sequence.append(self.construct_object(child, deep=True))
+            self.path.pop()
 
 
-_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_located_mapping)
-_StrictLoader.add_constructor("tag:yaml.org,2002:seq", _StrictLoader.construct_located_sequence)
+class _PythonLoader(_StrictConstruction, yaml.SafeLoader):
+    """The strict loader on PyYAML's pure-Python parser."""
+
+
+class _LibyamlLoader(_StrictConstruction, yaml.CSafeLoader):
+    """The strict loader on libyaml's parser: the same result about five times faster, which matters
+    for policy sets of thousands of objects."""
+
+
+def _construct_mapping(
+    loader: _PythonLoader | _LibyamlLoader, node: yaml.MappingNode
+) -> Iterator[LocatedDict]:
+    return loader.construct_located_mapping(node)
+
+
+def _construct_sequence(
+    loader: _PythonLoader | _LibyamlLoader, node: yaml.SequenceNode
+) -> Iterator[LocatedList]:
+    return loader.construct_located_sequence(node)
+
+
+for _loader in (_PythonLoader, _LibyamlLoader):
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+_Loader: type[_PythonLoader] | type[_LibyamlLoader] = (
+    _LibyamlLoader if yaml.__with_libyaml__ else _PythonLoader
+)
 
 
 def load_documents(text: str, source: str) -> list[Any]:
     """Every non-empty document of `text` (YAML or JSON); `source` names the file in errors."""
-    loader = _StrictLoader(text)
+    loader = _Loader(text)
     loader.source = source
+    loader.path = []
     try:
         documents: list[Any] = []
         while loader.check_data():  # type: ignore[no-untyped-call]
