@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from calico_conformance.cases import CASE_BUILDERS
 from calico_conformance.config import (
     DEFAULT_CONVERGE_TIMEOUT_S,
     DEFAULT_KIND_CONFIGS,
@@ -29,9 +30,19 @@ from calico_conformance.config import (
     resolve_run_config,
 )
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
-from calico_conformance.targets import TARGETS, target_help
+from calico_conformance.run_inputs import RunInputs, load_run_inputs
+from calico_conformance.targets import TARGETS, require_target, target_help
 
 RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
+# The suites' inputs, or the UsageError that reading them gave (raised once a selected test needs them).
+RUN_INPUTS_KEY = pytest.StashKey["RunInputs | pytest.UsageError"]()
+
+# A selected test that uses any of these needs the register, layout and policy set...
+INPUT_FIXTURES = frozenset(
+    {"suite_inputs", "cluster_register", "tenancy_layout", "policy_set", "cluster", "target", "oracle"}
+)
+# ...and one that uses this needs the chosen target to be usable on this machine.
+TARGET_FIXTURE = "target"
 
 MARKERS = {
     "isolation": "tenant isolation: royal-bank and default-deny (pytest -k isolation)",
@@ -43,6 +54,7 @@ MARKERS = {
     "cidr": "the CIDR register and the Installation rendered from it",
     "conformance": "a user-facing suite test (needs --target)",
     "netns": "runs on a real Linux dataplane of network namespaces (needs root)",
+    "cases(name)": "parametrise `cluster` and `case` with the named builder of cases.CASE_BUILDERS",
 }
 
 
@@ -211,3 +223,69 @@ def _register_report_collector(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"calico-conformance: {config.stash[RUN_CONFIG_KEY].describe()}"]
+
+
+# --- the suites' inputs and preflight -------------------------------------------------------------------
+
+
+def suite_inputs(config: pytest.Config) -> RunInputs | None:
+    """The run's register, layout and policy set, read on first use; None when they are bad.
+
+    Collection must not stop at a bad input (a `pytest_generate_tests` error would be reported as a
+    collection error with a traceback), so the error is kept and raised as a `UsageError` by the
+    preflight, once it is known that a selected test needs the inputs.
+    """
+    if RUN_INPUTS_KEY not in config.stash:
+        try:
+            config.stash[RUN_INPUTS_KEY] = load_run_inputs(config.stash[RUN_CONFIG_KEY])
+        except (ValueError, OSError) as problem:  # LocatedError is a ValueError: `file:line: why`
+            config.stash[RUN_INPUTS_KEY] = pytest.UsageError(str(problem))
+    inputs = config.stash[RUN_INPUTS_KEY]
+    return None if isinstance(inputs, pytest.UsageError) else inputs
+
+
+def require_suite_inputs(config: pytest.Config) -> RunInputs:
+    inputs = suite_inputs(config)
+    if inputs is None:
+        error = config.stash[RUN_INPUTS_KEY]
+        assert isinstance(error, pytest.UsageError)
+        raise error
+    return inputs
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Preflight, after -k/-m selection: the target must be usable and the inputs sound, or UsageError."""
+    used = set().union(*(getattr(item, "fixturenames", ()) for item in items)) if items else set()
+    if TARGET_FIXTURE in used:
+        require_target(config.stash[RUN_CONFIG_KEY].target)
+    if used & INPUT_FIXTURES:
+        require_suite_inputs(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `cluster` (and `case`) from the run's clusters and the layout.
+
+    A test marked `@pytest.mark.cases("<builder>")` takes a `case` from `cases.CASE_BUILDERS` together
+    with its cluster, so ids read `finland-customer-a-tcp-8443`; any other test asking for `cluster`
+    runs once per cluster. With bad inputs nothing is parametrised: the preflight reports them.
+    """
+    if "cluster" not in metafunc.fixturenames and "case" not in metafunc.fixturenames:
+        return
+    inputs = suite_inputs(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("cases")
+    if marker is None:
+        metafunc.parametrize("cluster", inputs.clusters if inputs else (), indirect=True)
+        return
+    name = marker.args[0] if marker.args else ""
+    if name not in CASE_BUILDERS:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: unknown cases {name!r}; choose one of: {', '.join(CASE_BUILDERS)}"
+        )
+    cases = CASE_BUILDERS[name](inputs.layout, inputs.clusters) if inputs else ()
+    metafunc.parametrize(
+        ("cluster", "case"),
+        [pytest.param(case.cluster, case, id=case.id) for case in cases],
+        indirect=["cluster"],
+    )

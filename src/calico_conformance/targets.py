@@ -68,6 +68,23 @@ class ScenarioTarget(Protocol):
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix: ...
 
 
+@dataclass(frozen=True)
+class MtuObservation:
+    """What a live target measured of a cluster's MTU."""
+
+    pod_mtu: int  # eth0 of a probe pod
+    network_mtu: int  # the node's interface
+    largest_df_payload: int  # the largest ICMP payload a don't-fragment ping carried across nodes
+    detail: str = ""  # how it was measured, for the failure message
+
+
+@runtime_checkable
+class MtuTarget(Protocol):
+    """A target that can measure the MTU on the wire (live targets); the MTU suite uses it if present."""
+
+    def observe_mtu(self, cluster: str) -> MtuObservation: ...
+
+
 TargetFactory = Callable[["RunConfig", "TenancyLayout", ResourceSet], Target]
 
 

@@ -1,0 +1,253 @@
+"""The suites' reachability cases, built from the tenancy layout: one case = one matrix = one test id.
+
+A case is data (STYLE.md, "Cases are data"): its id is the test id (`finland-customer-a-tcp-8443`), so
+`-k` selects it and the report names it, and its flows are exactly the matrix the test asserts on. The
+builders here decide *which* flows each promise is proven on: every workload of the namespaces
+involved, both directions, every declared port, the canary ports and UDP. What the flows *should* do is
+the requirement (`requirement_matrix`, from the layout) or, where the agreement is absolute (royal-bank
+isolation), a hand-stated deny that no exception in the layout can soften.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Protocol
+
+from calico_conformance.layout import (
+    ROYAL_BANK,
+    AllowedFlow,
+    LayoutNamespace,
+    Service,
+    TenancyLayout,
+    Workload,
+)
+from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
+from calico_conformance.tier_scenarios import tier_cases
+
+
+@dataclass(frozen=True)
+class ReachabilityCase:
+    """One matrix to prove on one cluster."""
+
+    id: str  # the test id, e.g. "finland-customer-a-tcp-8443"
+    cluster: str
+    flows: tuple[Flow, ...]
+    summary: str  # what is being proven, in words, for the failure message
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def requirement_matrix(layout: TenancyLayout, flows: Iterable[Flow]) -> ExpectedMatrix:
+    """What the layout requires of each flow: allowed only by an exception or the DNS requirement."""
+    return ExpectedMatrix.from_function(flows, lambda flow: Expectation(*layout.requirement(flow)))
+
+
+def denied_matrix(flows: Iterable[Flow], why: str) -> ExpectedMatrix:
+    """Every flow denied, whatever the layout's exceptions say: for absolute promises."""
+    return ExpectedMatrix.from_function(flows, lambda _: Expectation(False, why))
+
+
+def flows_between(
+    sources: Iterable[str], destinations: Iterable[str], services: Iterable[Service]
+) -> tuple[Flow, ...]:
+    """Every flow from each source to each other destination on each service, sorted."""
+    return tuple(
+        sorted(
+            {
+                Flow(source, destination, service.port, service.protocol)
+                for source, destination, service in product(sources, destinations, services)
+                if source != destination
+            }
+        )
+    )
+
+
+def _keys(workloads: Iterable[Workload]) -> list[str]:
+    return [workload.key for workload in workloads]
+
+
+def _services(layout: TenancyLayout, *workload_groups: Iterable[Workload]) -> list[Service]:
+    """The declared ports of the workloads plus the canary ports, each once, sorted."""
+    found = {service for group in workload_groups for workload in group for service in workload.ports}
+    return sorted(found | set(layout.canary_services))
+
+
+# --- royal-bank isolation ---------------------------------------------------------------------------
+
+
+def isolation_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """royal-bank against each other customer, one case per service, both directions."""
+    royal = layout.namespace(ROYAL_BANK)
+    cases = []
+    for cluster, peer in product(clusters, layout.customers()):
+        if peer.name == royal.name:
+            continue
+        for service in _services(layout, royal.workloads, peer.workloads):
+            flows = flows_between(_keys(royal.workloads), _keys(peer.workloads), [service]) + flows_between(
+                _keys(peer.workloads), _keys(royal.workloads), [service]
+            )
+            cases.append(
+                ReachabilityCase(
+                    id=f"{cluster}-{peer.name}-{service.slug}",
+                    cluster=cluster,
+                    flows=flows,
+                    summary=f"{royal.name} and {peer.name} cannot reach each other on {service}",
+                )
+            )
+    return cases
+
+
+def exception_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each in-cluster exception's sources against every workload of its destination namespace."""
+    cases = []
+    for cluster, exception in product(clusters, layout.exceptions):
+        destination = _destination_namespace(layout, exception)
+        if destination is None:
+            continue  # an exception to "outside" has no namespace to prove exactness in
+        sources = [w for w in layout.workloads if exception.source.covers(w.key, layout)]
+        services = sorted(set(_services(layout, destination.workloads)) | set(exception.services))
+        cases.append(
+            ReachabilityCase(
+                id=f"{cluster}-{exception.name}",
+                cluster=cluster,
+                flows=flows_between(_keys(sources), _keys(destination.workloads), services),
+                summary=(
+                    f"exception {exception.name} opens {exception.destination} on "
+                    f"{', '.join(map(str, exception.services))} and nothing else in {destination.name}"
+                ),
+            )
+        )
+    return cases
+
+
+def _destination_namespace(layout: TenancyLayout, exception: AllowedFlow) -> LayoutNamespace | None:
+    if exception.destination.outside or exception.destination.namespace is None:
+        return None
+    return layout.namespace(exception.destination.namespace)
+
+
+# --- default deny -----------------------------------------------------------------------------------
+
+
+def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each namespace's sentinel to and from every other workload, and out to the outside addresses."""
+    cases = []
+    for cluster, namespace in product(clusters, layout.namespaces):
+        sentinel = namespace.workloads[0]  # the layout puts the sentinel first
+        others = [w for w in layout.workloads if w.key != sentinel.key]
+        outbound = tuple(
+            flow
+            for other in others
+            for flow in flows_between([sentinel.key], [other.key], _services(layout, [other]))
+        )
+        inbound = flows_between(_keys(others), [sentinel.key], _services(layout, [sentinel]))
+        outside = flows_between([sentinel.key], map(str, layout.outside_addresses), layout.canary_services)
+        cases.append(
+            ReachabilityCase(
+                id=f"{cluster}-{namespace.name}",
+                cluster=cluster,
+                flows=tuple(sorted(outbound + inbound + outside)),
+                summary=f"{sentinel.key} can neither send nor receive, apart from the layout's exceptions",
+            )
+        )
+    return cases
+
+
+# --- DNS --------------------------------------------------------------------------------------------
+
+
+def _dns_clients(layout: TenancyLayout, namespace: LayoutNamespace) -> list[str]:
+    """The namespace's workloads, less the DNS server itself (it forwards upstream by design)."""
+    return [w.key for w in namespace.workloads if w.key != layout.dns.server]
+
+
+def dns_reach_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Every workload of each namespace that must resolve, to the DNS server on each DNS port."""
+    return [
+        ReachabilityCase(
+            id=f"{cluster}-{namespace.name}",
+            cluster=cluster,
+            flows=flows_between(_dns_clients(layout, namespace), [layout.dns.server], layout.dns.services),
+            summary=f"{namespace.name} resolves names through {layout.dns.server} on "
+            + " and ".join(map(str, layout.dns.services)),
+        )
+        for cluster, namespace in product(clusters, layout.namespaces)
+        if namespace.resolves_dns
+    ]
+
+
+def other_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each namespace to every other DNS server: the listed outside ones and every other workload."""
+    cases = []
+    for cluster, namespace in product(clusters, layout.namespaces):
+        clients = _dns_clients(layout, namespace)
+        if not clients:
+            continue
+        others = [str(address) for address in layout.dns.other_servers]
+        others += [w.key for w in layout.workloads if w.key != layout.dns.server]
+        cases.append(
+            ReachabilityCase(
+                id=f"{cluster}-{namespace.name}",
+                cluster=cluster,
+                flows=flows_between(clients, others, layout.dns.services),
+                summary=f"{namespace.name} reaches no DNS server but {layout.dns.server}",
+            )
+        )
+    return cases
+
+
+def non_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each namespace to the DNS server on its other ports, and out on the canary ports."""
+    server = layout.workload(layout.dns.server)
+    cases = []
+    for cluster, namespace in product(clusters, layout.namespaces):
+        clients = _dns_clients(layout, namespace)
+        if not clients:
+            continue
+        # A namespace that need not resolve may not reach the DNS ports either.
+        server_services = _services(layout, [server])
+        if namespace.resolves_dns:
+            server_services = [s for s in server_services if s not in layout.dns.services]
+        outside = [str(address) for address in layout.outside_addresses]
+        cases.append(
+            ReachabilityCase(
+                id=f"{cluster}-{namespace.name}",
+                cluster=cluster,
+                flows=flows_between(clients, [server.key], server_services)
+                + flows_between(clients, outside, layout.canary_services),
+                summary=f"{namespace.name} has no egress beyond DNS: not to {server.key}'s other ports, "
+                "not outside",
+            )
+        )
+    return cases
+
+
+# --- the registry the `cases` marker names ------------------------------------------------------------
+
+
+class Case(Protocol):
+    """What the plugin needs of a case to parametrise a test with it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def cluster(self) -> str: ...
+
+
+CaseBuilder = Callable[[TenancyLayout, Sequence[str]], Sequence[Case]]
+
+# `@pytest.mark.cases("royal-bank-isolation")` parametrises a test's `cluster` and `case` arguments with
+# the cases of this builder, ids included.
+CASE_BUILDERS: Mapping[str, CaseBuilder] = {
+    "royal-bank-isolation": isolation_cases,
+    "exceptions": exception_cases,
+    "default-deny": default_deny_cases,
+    "dns-reach": dns_reach_cases,
+    "dns-other-servers": other_dns_cases,
+    "dns-non-dns-egress": non_dns_cases,
+    "tier-scenarios": lambda _layout, clusters: tier_cases(clusters),
+}

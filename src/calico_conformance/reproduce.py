@@ -1,0 +1,98 @@
+"""Reproduce scenarios: a failing test writes the scenario `calico-conformance simulate` replays.
+
+When a matrix disagrees, the failure message ends with a command that shows, per wrong flow, which
+tier, policy and rule decide it, with no cluster and no pytest. The scenario holds the cluster's layout
+namespaces and pods (same names, labels and addresses as the test used), the policy set inline (so the
+file still answers after the policy directory has changed) and, as probes, exactly the wrong flows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from calico_conformance.layout import TenancyLayout
+from calico_conformance.oracle.loader import manifest_files
+from calico_conformance.oracle.model import Pod
+from calico_conformance.reachability import Flow
+from calico_conformance.workloads import layout_pods
+
+SCENARIO_DIRECTORY = "scenarios"  # under --report-dir
+UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def scenario_path(report_dir: Path, cluster: str, test_name: str) -> Path:
+    """`reports/scenarios/<cluster>-<test>.yaml`, the test name made safe for a file name."""
+    safe = UNSAFE_FILE_CHARACTERS.sub("-", test_name).strip("-")
+    return report_dir / SCENARIO_DIRECTORY / f"{cluster}-{safe}.yaml"
+
+
+def policy_documents(policies: Path) -> list[Any]:
+    """The manifests of the policy set as plain data, in the order the loader reads them."""
+    documents: list[Any] = []
+    for path in manifest_files([policies]):
+        documents.extend(doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None)
+    return documents
+
+
+def probe_entries(flows: Iterable[Flow]) -> list[dict[str, Any]]:
+    entries = []
+    for flow in flows:
+        entry: dict[str, Any] = {"from": flow.source, "to": flow.destination, "protocol": flow.protocol}
+        if flow.port is not None:
+            entry["port"] = flow.port
+        entries.append(entry)
+    return entries
+
+
+def _pod_entry(pod: Pod) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": pod.name,
+        "namespace": pod.namespace,
+        "labels": pod.labels.as_dict(),
+        "ip": str(pod.ip),
+    }
+    ports = [
+        {"containerPort": port.port, "protocol": port.protocol, **({"name": port.name} if port.name else {})}
+        for port in pod.ports
+    ]
+    if ports:
+        entry["ports"] = ports
+    return entry
+
+
+def layout_scenario(
+    layout: TenancyLayout,
+    pod_subnet: Any,
+    policies: Path,
+    calico_version: str,
+    flows: Sequence[Flow],
+    description: str,
+) -> dict[str, Any]:
+    """The scenario of one cluster's layout under the policy set, probing `flows`."""
+    return {
+        "calicoVersion": calico_version,
+        "description": description,
+        "namespaces": [
+            {"name": namespace.name, "labels": namespace.labels.as_dict()} for namespace in layout.namespaces
+        ],
+        "pods": [_pod_entry(pod) for pod in layout_pods(layout, pod_subnet)],
+        "resources": policy_documents(policies),
+        "probes": probe_entries(flows),
+    }
+
+
+def write_scenario(path: Path, scenario: Mapping[str, Any]) -> str:
+    """Write the scenario and return the command that replays it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by a failing calico-conformance test. Replay: calico-conformance simulate <this file>\n"
+    path.write_text(header + yaml.safe_dump(dict(scenario), sort_keys=False), encoding="utf-8")
+    try:
+        shown = path.resolve().relative_to(Path.cwd())  # `reports/scenarios/...` when run from the repo
+    except ValueError:
+        shown = path
+    return f"calico-conformance simulate {shown}"

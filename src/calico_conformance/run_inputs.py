@@ -1,0 +1,59 @@
+"""The inputs of a suite run, read once: the cluster register, the tenancy layout and the policy set.
+
+They are read when the first suite test is collected (its parameters come from the layout), never for
+`pytest tests/`. Every problem is a `LocatedError` (`file:line: why`) that the plugin turns into a
+`pytest.UsageError`, so a typo in a policy stops the run before any cluster is touched. Checks that tie
+the three together live here too: every tested cluster is registered and has network facts in the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calico_conformance.config import RunConfig
+from calico_conformance.layout import TenancyLayout, load_layout
+from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.loader import load_manifests
+from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    register: tuple[ClusterSpec, ...]  # every registered cluster, not only the tested ones
+    layout: TenancyLayout
+    resources: ResourceSet
+    clusters: tuple[str, ...]  # the clusters this run tests, in the order asked for
+
+    def cluster(self, name: str) -> ClusterSpec:
+        return cluster_by_name(self.register, name)
+
+
+def load_run_inputs(run: RunConfig) -> RunInputs:
+    """Read register, layout and policies for `run`; the first problem raises `LocatedError`."""
+    register = load_register(run.kind_configs)
+    registered = [cluster.name for cluster in register]
+    for name in run.clusters:
+        if name not in registered:
+            raise LocatedError(
+                Location(str(run.kind_configs)),
+                f"cluster {name!r} is not in the register; choose from: {', '.join(registered)}",
+            )
+    if not run.layout.is_file():
+        raise LocatedError(Location(str(run.layout)), "the tenancy layout (--layout) is not a file")
+    layout = load_layout(run.layout)
+    for name, network in layout.networks.items():
+        if name not in registered:
+            raise LocatedError(
+                network.location, f"clusters.{name}: no such cluster in the register {run.kind_configs}"
+            )
+    for name in run.clusters:
+        if name not in layout.networks:
+            raise LocatedError(
+                Location(str(run.layout)),
+                f"clusters: cluster {name!r} has no network facts (networkMtu, calicoMtu) in the layout",
+            )
+    if not run.policies.exists():
+        raise LocatedError(Location(str(run.policies)), "the policy set (--policies) does not exist")
+    resources = load_manifests([run.policies], calico_version=run.calico_version)
+    return RunInputs(register, layout, resources, run.clusters or tuple(registered))

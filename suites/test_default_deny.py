@@ -1,0 +1,28 @@
+"""Every namespace of the layout denies ingress and egress by default.
+
+The runbook applies `default-deny-all` to every namespace the moment it is created; workloads must
+declare what they accept and originate. Each case is one namespace's sentinel workload, a probe that no
+exception names: it must neither send to nor receive from any other workload (its own namespace included)
+nor reach outside the cluster, except where the layout allows it (its namespace's DNS, an exception).
+"""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.reachability import MustMatchRequirement
+
+from calico_conformance.cases import ReachabilityCase, requirement_matrix
+from calico_conformance.layout import TenancyLayout
+
+# `isolation` too: `pytest -k isolation` is the engineer's "is the tenancy promise intact" run.
+pytestmark = [pytest.mark.conformance, pytest.mark.isolation, pytest.mark.default_deny]
+
+
+@pytest.mark.cases("default-deny")
+def test_default_deny(
+    case: ReachabilityCase, tenancy_layout: TenancyLayout, must_match_requirement: MustMatchRequirement
+) -> None:
+    """The namespace's sentinel can neither send nor receive, apart from the layout's exceptions."""
+    expected = requirement_matrix(tenancy_layout, case.flows)
+    assert any(not expected[flow].allowed for flow in expected), f"{case.id}: nothing here is required denied"
+    must_match_requirement(case, expected)
