@@ -102,7 +102,7 @@ def test_collect_manifests_reports_every_broken_seed_and_keeps_the_good_document
 # --- files, directories and formats ---------------------------------------------------------------------------
 
 
-def test_directories_are_searched_recursively_in_sorted_order(tmp_path: Path) -> None:
+def test_directories_are_searched_recursively_in_sorted_order_skipping_dot_names(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "2.yml").write_text(KNP.format(name="second", ns="x"))
     (tmp_path / "a.yaml").write_text(KNP.format(name="first", ns="x"))
@@ -117,6 +117,9 @@ def test_directories_are_searched_recursively_in_sorted_order(tmp_path: Path) ->
         )
     )
     (tmp_path / "README.md").write_text("not a manifest")
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "ci.yml").write_text("on: push\n")
+    (tmp_path / ".backup.yaml").write_text("not: a manifest\n")
     names = [policy.name for policy in load_manifests([tmp_path]).policies]
     assert names == ["first", "second", "third"]
 

@@ -244,11 +244,21 @@ def _display(key: tuple[str, str | None, str]) -> str:
 
 
 def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, directories searched recursively for *.yaml, *.yml, *.json, in sorted order."""
+    """Files as given, directories searched recursively for *.yaml, *.yml, *.json, in sorted order.
+
+    Inside a directory, names starting with a dot are skipped (`.github/` workflows, editor backups):
+    they are never manifests, and reading them would turn a policy directory into a wall of errors.
+    """
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+            files += sorted(
+                found
+                for found in path.rglob("*")
+                if found.is_file()
+                and found.suffix in MANIFEST_SUFFIXES
+                and not any(part.startswith(".") for part in found.relative_to(path).parts)
+            )
         elif path.is_file():
             files.append(path)
         else:
