@@ -319,6 +319,20 @@ def test_sctp_is_accepted() -> None:
             id="except-outside-cidr",
         ),
         pytest.param(
+            "  podSelector: {}\n  egress:\n    - to:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n"
+            "            except: ['fd00::/64']\n",
+            11,
+            "must be a strict subset",
+            id="except-of-another-family",
+        ),
+        pytest.param(
+            "  podSelector: {}\n  egress:\n    - to:\n        - ipBlock:\n            cidr: 10.0.0.0/8\n"
+            "            except: [10.0.0.0/8]\n",
+            11,
+            "must be a strict subset",
+            id="except-equal-to-cidr",
+        ),
+        pytest.param(
             "  podSelector: {}\n  policyTypes: [Ingress, Sideways]\n",
             7,
             "unsupported policy type 'Sideways'",

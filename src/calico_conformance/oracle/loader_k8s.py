@@ -14,9 +14,11 @@ Namespaces and ServiceAccounts are read here too: only their labels matter to po
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Network, IPv6Network
 
 from calico_conformance.oracle.loader_document import (
     DNS_LABEL,
+    NAMESPACE_WHEN_OMITTED,
     Document,
     parse_cidr,
     validate_label_key,
@@ -28,6 +30,7 @@ from calico_conformance.oracle.model import (
     PROTOCOL_NUMBERS,
     Direction,
     EntityRule,
+    IPNetwork,
     Labels,
     NamedPort,
     Namespace,
@@ -205,7 +208,7 @@ def _peer(node: Node | None) -> EntityRule:
         except_node = ip_block.get("except")
         for item in except_node.items("except") if except_node is not None else []:
             excluded = parse_cidr(item)
-            if excluded.version != cidr.version or not excluded.subnet_of(cidr) or excluded == cidr:  # type: ignore[arg-type]
+            if not _strict_subnet(excluded, cidr):
                 raise item.error(f"{excluded} must be a strict subset of the ipBlock cidr {cidr}")
             excepts.append(excluded)
         return EntityRule(nets=(cidr,), not_nets=tuple(excepts))
@@ -217,6 +220,14 @@ def _peer(node: Node | None) -> EntityRule:
         selector=pod_selector(pods),
         namespace_selector=namespace_selector(namespaces) if namespaces is not None else None,
     )
+
+
+def _strict_subnet(inner: IPNetwork, outer: IPNetwork) -> bool:
+    if isinstance(inner, IPv4Network) and isinstance(outer, IPv4Network):
+        return inner != outer and inner.subnet_of(outer)
+    if isinstance(inner, IPv6Network) and isinstance(outer, IPv6Network):
+        return inner != outer and inner.subnet_of(outer)
+    return False  # different families
 
 
 def _rules(node: Node, direction: Direction) -> tuple[Rule, ...]:
@@ -314,5 +325,5 @@ def read_namespace(document: Document) -> Namespace:
 def read_service_account(document: Document) -> ServiceAccount:
     fields = {"apiVersion", "kind", "metadata", "secrets", "imagePullSecrets", "automountServiceAccountToken"}
     document.node.fields(fields, what="a ServiceAccount")
-    assert document.namespace is not None
-    return ServiceAccount(document.name, document.namespace, document.labels, location=document.location)
+    namespace = document.namespace or NAMESPACE_WHEN_OMITTED  # always set: the kind is namespaced
+    return ServiceAccount(document.name, namespace, document.labels, location=document.location)
