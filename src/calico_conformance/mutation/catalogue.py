@@ -1,0 +1,274 @@
+"""The fault catalogue: realistic mistakes in the reference set, each one the suites exist to catch.
+
+Every fault here changes what the policy set, layout or register *does* (a fault with no observable
+effect, such as breaking one side of a flow the other side already denies, proves nothing and is left
+out). Each names the suite modules that must fail on it. The first eleven are the issue's list; the rest
+are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
+port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
+opened to every port, and a duplicated key in the layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from calico_conformance.mutation.runner import Fault
+from calico_conformance.mutation.workspace import Document, Workspace, insert_after_block
+from calico_conformance.oracle.errors import Location
+
+_REGISTERED: list[Fault] = []
+
+ISOLATION = "test_royal_bank_isolation"
+DEFAULT_DENY = "test_default_deny"
+DNS = "test_dns_egress"
+TIERS = "test_tier_ordering"
+CIDR = "test_cidr_allocation"
+MTU = "test_mtu"
+
+
+def fault(
+    name: str, description: str, *catchers: str
+) -> Callable[[Callable[[Workspace], Location | None]], Callable[[Workspace], Location | None]]:
+    """Register the decorated edit as a fault of the catalogue."""
+
+    def register(apply: Callable[[Workspace], Location | None]) -> Callable[[Workspace], Location | None]:
+        _REGISTERED.append(Fault(name, description, apply, catchers))
+        return apply
+
+    return register
+
+
+def _rules(document: Document, direction: str) -> list[Document]:
+    rules: list[Document] = document["spec"][direction]
+    return rules
+
+
+# --- the issue's list ---------------------------------------------------------------------------------
+
+
+@fault("royal-bank-default-deny-removed", "royal-bank has no default-deny-all NetworkPolicy", DEFAULT_DENY)
+def _remove_royal_bank_default_deny(workspace: Workspace) -> None:
+    workspace.remove("NetworkPolicy", "default-deny-all", "royal-bank")
+
+
+@fault(
+    "royal-bank-allow-all-ingress",
+    "a NetworkPolicy in royal-bank allows every ingress",
+    DEFAULT_DENY,
+    ISOLATION,
+)
+def _add_allow_all_ingress(workspace: Workspace) -> None:
+    workspace.add(
+        "90-allow-all-ingress.yaml",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-all-ingress", "namespace": "royal-bank"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
+        },
+    )
+
+
+def _widen_to_every_port(document: Document, direction: str) -> None:
+    for rule in _rules(document, direction):
+        if rule["action"] == "Allow":
+            rule["destination"].pop("ports")
+
+
+@fault(
+    "exception-widened-to-every-port",
+    "the royal-bank -> log-collector exception allows every TCP port, on both sides",
+    ISOLATION,
+)
+def _widen_exception(workspace: Workspace) -> None:
+    workspace.edit(
+        "NetworkPolicy",
+        "application.allow-logging",
+        "royal-bank",
+        lambda p: _widen_to_every_port(p, "egress"),
+    )
+    workspace.edit(
+        "NetworkPolicy",
+        "application.accept-logging",
+        "platform",
+        lambda p: _widen_to_every_port(p, "ingress"),
+    )
+
+
+def _select_unlabelled_namespace(policy: Document) -> None:
+    for rule in _rules(policy, "egress"):
+        if rule["action"] == "Allow":
+            rule["destination"]["namespaceSelector"] = 'name == "platform"'  # the runbook's original bug
+
+
+@fault(
+    "exception-selects-unlabelled-namespace",
+    'the exception\'s namespaceSelector is name == "platform", a label no namespace has',
+    ISOLATION,
+)
+def _break_exception_selector(workspace: Workspace) -> None:
+    workspace.edit("NetworkPolicy", "application.allow-logging", "royal-bank", _select_unlabelled_namespace)
+
+
+@fault("dns-egress-removed", "no policy allows egress to kube-dns", DNS)
+def _remove_dns_egress(workspace: Workspace) -> None:
+    workspace.remove("GlobalNetworkPolicy", "platform.allow-cluster-dns")
+
+
+def _dns_to_anywhere(policy: Document) -> None:
+    for rule in _rules(policy, "egress"):
+        if rule["action"] == "Allow":
+            rule["destination"] = {"ports": rule["destination"]["ports"]}
+
+
+@fault("dns-to-any-destination", "DNS egress allowed to any destination on port 53", DNS)
+def _widen_dns(workspace: Workspace) -> None:
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, _dns_to_anywhere)
+
+
+def _drop_pass_rules(policy: Document) -> None:
+    for direction in ("ingress", "egress"):
+        policy["spec"][direction] = [rule for rule in _rules(policy, direction) if rule["action"] != "Pass"]
+
+
+@fault(
+    "security-tier-pass-removed",
+    "the security tier's policies no longer end in Pass: everything they do not deny is denied",
+    DNS,
+    ISOLATION,
+)
+def _remove_security_pass(workspace: Workspace) -> None:
+    changed = workspace.edit_all(lambda d: (d.get("spec") or {}).get("tier") == "security", _drop_pass_rules)
+    if not changed:
+        raise LookupError("no policy in tier security")
+
+
+def _set_order(order: int) -> Callable[[Document], None]:
+    def change(tier: Document) -> None:
+        tier["spec"]["order"] = order
+
+    return change
+
+
+@fault("tier-orders-swapped", "tiers security and application swap their orders (100 <-> 300)", TIERS)
+def _swap_tiers(workspace: Workspace) -> None:
+    workspace.edit("Tier", "security", None, _set_order(300))
+    workspace.edit("Tier", "application", None, _set_order(100))
+
+
+def _pod_subnet(subnet: str) -> Callable[[Document], None]:
+    def change(config: Document) -> None:
+        config["networking"]["podSubnet"] = subnet
+
+    return change
+
+
+@fault("overlapping-pod-cidr", "germany's podSubnet 10.244.128.0/17 overlaps finland's 10.244.0.0/16", CIDR)
+def _overlap_pod_cidr(workspace: Workspace) -> None:
+    workspace.edit_kind_config("germany", _pod_subnet("10.244.128.0/17"))
+
+
+def _calico_mtu(cluster: str, mtu: int) -> Callable[[Document], None]:
+    def change(layout: Document) -> None:
+        layout["clusters"][cluster]["calicoMtu"] = mtu
+
+    return change
+
+
+@fault("vxlan-mtu-1500", "finland's Installation sets MTU 1500 for VXLAN on a 1500-byte network", MTU)
+def _full_size_mtu(workspace: Workspace) -> None:
+    workspace.edit_layout(_calico_mtu("finland", 1500))
+
+
+@fault(
+    "duplicate-destination-key",
+    "allow-logging's egress rule has a second destination: key (YAML would silently keep the last one)",
+)
+def _duplicate_destination(workspace: Workspace) -> Location:
+    path, _ = workspace.find("NetworkPolicy", "application.allow-logging", "royal-bank")
+    return insert_after_block(path, "destination:", "destination: {}")
+
+
+# --- our own -----------------------------------------------------------------------------------------
+
+
+@fault(
+    "debug-allow-all-left-behind",
+    "a GlobalNetworkPolicy allowing everything, first in tier security (a debugging policy left behind)",
+    ISOLATION,
+    DEFAULT_DENY,
+)
+def _add_debug_allow_all(workspace: Workspace) -> None:
+    workspace.add(
+        "05-debug-allow-all.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "security.debug-allow-all"},
+            "spec": {
+                "tier": "security",
+                "order": 1,
+                "selector": "all()",
+                "types": ["Ingress", "Egress"],
+                "ingress": [{"action": "Allow"}],
+                "egress": [{"action": "Allow"}],
+            },
+        },
+    )
+
+
+def _drop_tcp_rules(policy: Document) -> None:
+    policy["spec"]["egress"] = [rule for rule in _rules(policy, "egress") if rule.get("protocol") != "TCP"]
+
+
+@fault("dns-over-tcp-forgotten", "DNS egress allows 53/UDP only: large answers (TCP fallback) fail", DNS)
+def _forget_dns_tcp(workspace: Workspace) -> None:
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, _drop_tcp_rules)
+
+
+def _exception_port(port: int) -> Callable[[Document], None]:
+    def change(policy: Document) -> None:
+        for rule in _rules(policy, "egress"):
+            if rule["action"] == "Allow":
+                rule["destination"]["ports"] = [port]
+
+    return change
+
+
+@fault(
+    "exception-port-typo",
+    "royal-bank's logging egress names 9200 (the admin port) instead of 5044",
+    ISOLATION,
+)
+def _typo_exception_port(workspace: Workspace) -> None:
+    workspace.edit("NetworkPolicy", "application.allow-logging", "royal-bank", _exception_port(9200))
+
+
+@fault(
+    "customer-b-default-deny-missing", "customer-b was provisioned without its default-deny-all", DEFAULT_DENY
+)
+def _remove_customer_b_default_deny(workspace: Workspace) -> None:
+    workspace.remove("NetworkPolicy", "default-deny-all", "customer-b")
+
+
+def _upstream_every_port(policy: Document) -> None:
+    for rule in _rules(policy, "egress"):
+        if rule["action"] == "Allow":
+            rule.pop("destination", None)
+
+
+@fault(
+    "kube-dns-upstream-every-port",
+    "kube-dns may reach any address on any port, not only 53 and 6443",
+    DEFAULT_DENY,
+)
+def _open_kube_dns_egress(workspace: Workspace) -> None:
+    workspace.edit("GlobalNetworkPolicy", "platform.kube-dns", None, _upstream_every_port)
+
+
+@fault("layout-duplicate-key", "royal-bank's resolvesDns is given twice in the tenancy layout")
+def _duplicate_layout_key(workspace: Workspace) -> Location:
+    return insert_after_block(workspace.inputs.layout, "resolvesDns: true", "resolvesDns: false")
+
+
+CATALOGUE: tuple[Fault, ...] = tuple(_REGISTERED)
