@@ -30,7 +30,7 @@ class ProbeVerdict(str, enum.Enum):
 DEFAULT_DENY_VERDICTS: frozenset[ProbeVerdict] = frozenset({ProbeVerdict.DROPPED})
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Flow:
     """One directed flow: `source` and `destination` are workload keys (`namespace/pod`) or IP addresses."""
 
@@ -46,6 +46,13 @@ class Flow:
 
     def __str__(self) -> str:
         return f"{self.source} -> {self.destination} {self.service}"
+
+    def sort_key(self) -> tuple[str, str, str, int]:
+        """Sources, then destinations, then protocol and port; ICMP (no port) sorts first."""
+        return (self.source, self.destination, self.protocol, -1 if self.port is None else self.port)
+
+    def __lt__(self, other: Flow) -> bool:
+        return self.sort_key() < other.sort_key()
 
 
 @dataclass(frozen=True)

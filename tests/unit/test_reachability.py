@@ -131,3 +131,10 @@ def test_markdown_and_html_carry_every_cell() -> None:
 def test_flow_strings_read_like_sentences() -> None:
     assert str(A_TO_B) == "x/a -> y/b 80/TCP"
     assert Flow("x/a", "y/b", None, "ICMP").service == "ICMP"
+
+
+def test_flows_with_and_without_ports_sort_together() -> None:
+    icmp = Flow("x/a", "y/b", None, "ICMP")
+    matrix = ExpectedMatrix({A_TO_B: Expectation(True), icmp: Expectation(False)})
+    assert list(matrix) == [icmp, A_TO_B]
+    assert sorted([Flow("x/a", "y/b", 5432, "TCP"), Flow("x/a", "y/b", None, "TCP")])[0].port is None
