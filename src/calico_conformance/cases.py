@@ -133,11 +133,12 @@ def _destination_namespace(layout: TenancyLayout, exception: AllowedFlow) -> Lay
 
 
 def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
-    """Each namespace's sentinel to and from every other workload, and out to the outside addresses."""
+    """Each namespace's sentinel to and from every other workload (the outsider's, which no policy
+    restricts, included) and out to the outside addresses."""
     cases = []
     for cluster, namespace in product(clusters, layout.namespaces):
         sentinel = namespace.workloads[0]  # the layout puts the sentinel first
-        others = [w for w in layout.workloads if w.key != sentinel.key]
+        others = [w for w in layout.all_workloads if w.key != sentinel.key]
         outbound = tuple(
             flow
             for other in others
@@ -187,7 +188,7 @@ def other_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reac
         if not clients:
             continue
         others = [str(address) for address in layout.dns.other_servers]
-        others += [w.key for w in layout.workloads if w.key != layout.dns.server]
+        others += [w.key for w in layout.all_workloads if w.key != layout.dns.server]
         cases.append(
             ReachabilityCase(
                 id=f"{cluster}-{namespace.name}",

@@ -35,6 +35,7 @@ class Role(str, enum.Enum):
     CUSTOMER = "customer"  # a tenant: isolated from every other customer
     PLATFORM = "platform"  # shared services customers may reach only through exceptions
     SYSTEM = "system"  # cluster services (kube-dns)
+    OUTSIDER = "outsider"  # not a tenant: the namespace no policy restricts (`outsider` in the file)
 
     def __str__(self) -> str:
         return self.value
@@ -150,19 +151,34 @@ class TenancyLayout:
     canary_services: tuple[Service, ...]  # ports nothing declares: probed to show nothing else is open
     outside_addresses: tuple[IPAddress, ...]  # never contacted by the static target
     networks: Mapping[str, ClusterNetwork]
+    # A namespace outside the tenancy that no policy restricts, holding only a sentinel. A namespace's
+    # ingress deny is only proven against a sender whose own egress nobody limits (every tenancy
+    # namespace is default-deny egress, which would hide an allow-all ingress), and its egress deny
+    # against a receiver that accepts everything.
+    outsider: LayoutNamespace | None = None
+
+    @property
+    def all_namespaces(self) -> tuple[LayoutNamespace, ...]:
+        """The tenancy namespaces and the outsider: every namespace a cluster has probes in."""
+        return self.namespaces + ((self.outsider,) if self.outsider else ())
 
     def namespace(self, name: str) -> LayoutNamespace:
-        for namespace in self.namespaces:
+        for namespace in self.all_namespaces:
             if namespace.name == name:
                 return namespace
         raise KeyError(name)
 
     @property
     def workloads(self) -> tuple[Workload, ...]:
+        """The tenancy's workloads (the outsider's sentinel is not one)."""
         return tuple(workload for namespace in self.namespaces for workload in namespace.workloads)
 
+    @property
+    def all_workloads(self) -> tuple[Workload, ...]:
+        return tuple(workload for namespace in self.all_namespaces for workload in namespace.workloads)
+
     def workload(self, key: str) -> Workload:
-        for workload in self.workloads:
+        for workload in self.all_workloads:
             if workload.key == key:
                 return workload
         raise KeyError(key)
@@ -207,6 +223,7 @@ TOP_FIELDS = (
     "dns",
     "tiers",
     "clusters",
+    "outsider",
 )
 
 
@@ -232,7 +249,8 @@ def read_layout(root: Node, source: str) -> TenancyLayout:
     canary_services = tuple(_service(item) for item in canary.require("ports").items())
     outside = tuple(_address(item) for item in canary.require("outside").items())
     namespaces = tuple(_namespace(item, sentinel) for item in root.require("namespaces").items())
-    _refuse_duplicates([(n.name, n.location) for n in namespaces], "namespace")
+    outsider = _outsider(root.require("outsider"), sentinel)
+    _refuse_duplicates([(n.name, n.location) for n in (*namespaces, outsider)], "namespace")
 
     layout = TenancyLayout(
         source=source,
@@ -243,12 +261,21 @@ def read_layout(root: Node, source: str) -> TenancyLayout:
         canary_services=canary_services,
         outside_addresses=outside,
         networks=_networks(root.require("clusters")),
+        outsider=outsider,
     )
     exceptions_node = root.get("exceptions")
     exceptions = tuple(_exception(item, layout) for item in exceptions_node.items()) if exceptions_node else ()
     _refuse_duplicates([(e.name, e.location) for e in exceptions], "exception")
     layout = TenancyLayout(
-        source, namespaces, exceptions, layout.dns, layout.tier_order, canary_services, outside, layout.networks
+        source,
+        namespaces,
+        exceptions,
+        layout.dns,
+        layout.tier_order,
+        canary_services,
+        outside,
+        layout.networks,
+        outsider,
     )
     _check_consistency(root, layout)
     return layout
@@ -300,12 +327,10 @@ def _namespace(node: Node, sentinel: Node) -> LayoutNamespace:
     node.fields(("name", "role", "labels", "resolvesDns", "workloads"), what="a namespace")
     name = _name(node.require("name"), "namespace name")
     role_node = node.require("role")
-    try:
-        role = Role(role_node.string())
-    except ValueError:
-        raise role_node.error(
-            f"role {role_node.value!r} is not one of: {', '.join(r.value for r in Role)}"
-        ) from None
+    tenancy_roles = [role.value for role in Role if role is not Role.OUTSIDER]
+    if role_node.string() not in tenancy_roles:
+        raise role_node.error(f"role {role_node.value!r} is not one of: {', '.join(tenancy_roles)}")
+    role = Role(role_node.string())
     labels_node = node.get("labels")
     labels = labels_node.string_map("labels") if labels_node else {}
     if NAMESPACE_NAME_LABEL in labels and labels[NAMESPACE_NAME_LABEL] != name:
@@ -318,6 +343,18 @@ def _namespace(node: Node, sentinel: Node) -> LayoutNamespace:
     )
     _refuse_duplicates([(w.name, w.location) for w in workloads], f"workload in namespace {name}")
     return LayoutNamespace(name, role, Labels.of(labels), resolves.boolean() if resolves else False, workloads, node.location)
+
+
+def _outsider(node: Node, sentinel: Node) -> LayoutNamespace:
+    name = _name(node, "outsider namespace name")
+    return LayoutNamespace(
+        name=name,
+        role=Role.OUTSIDER,
+        labels=Labels.of({NAMESPACE_NAME_LABEL: name}),
+        resolves_dns=False,
+        workloads=(_workload(sentinel, name),),
+        location=node.location,
+    )
 
 
 def _endpoint(node: Node, *, allow_outside: bool) -> Endpoint:
@@ -353,8 +390,8 @@ def _check_endpoint(node: Node, endpoint: Endpoint, layout: TenancyLayout) -> No
     if endpoint.outside or endpoint.namespace is None:
         return
     try:
-        namespace = layout.namespace(endpoint.namespace)
-    except KeyError:
+        namespace = next(n for n in layout.namespaces if n.name == endpoint.namespace)
+    except StopIteration:
         raise node.error(f"namespace {endpoint.namespace!r} is not in the layout's namespaces") from None
     if endpoint.workload is not None and endpoint.workload not in {w.name for w in namespace.workloads}:
         raise node.error(f"workload {endpoint.workload!r} is not declared in namespace {namespace.name}")

@@ -78,7 +78,7 @@ def layout_scenario(
         "calicoVersion": calico_version,
         "description": description,
         "namespaces": [
-            {"name": namespace.name, "labels": namespace.labels.as_dict()} for namespace in layout.namespaces
+            {"name": namespace.name, "labels": namespace.labels.as_dict()} for namespace in layout.all_namespaces
         ],
         "pods": [_pod_entry(pod) for pod in layout_pods(layout, pod_subnet)],
         "resources": policy_documents(policies),

@@ -18,8 +18,8 @@ FIRST_HOST_OFFSET = 10
 
 
 def layout_namespaces(layout: TenancyLayout) -> tuple[Namespace, ...]:
-    """Every layout namespace, labelled as the API server would (with kubernetes.io/metadata.name)."""
-    return tuple(Namespace(namespace.name, namespace.labels, namespace.location) for namespace in layout.namespaces)
+    """Every namespace of the layout and the outsider, labelled as the API server would."""
+    return tuple(Namespace(namespace.name, namespace.labels, namespace.location) for namespace in layout.all_namespaces)
 
 
 def container_ports(layout: TenancyLayout, workload: Workload) -> tuple[ContainerPort, ...]:
@@ -39,7 +39,7 @@ def container_ports(layout: TenancyLayout, workload: Workload) -> tuple[Containe
 
 def layout_pods(layout: TenancyLayout, pod_subnet: IPNetwork) -> tuple[Pod, ...]:
     """One pod per layout workload, named after it, with a deterministic address in `pod_subnet`."""
-    workloads = layout.workloads
+    workloads = layout.all_workloads
     if FIRST_HOST_OFFSET + len(workloads) >= pod_subnet.num_addresses:
         raise ValueError(f"pod subnet {pod_subnet} is too small for {len(workloads)} layout workloads")
     return tuple(
