@@ -1,0 +1,84 @@
+"""YAML-level findings: what the oracle's own loader refuses, and Calico objects written around the API.
+
+The linter does not parse manifests a second way. It reads them with `collect_manifests`, the strict
+loader the oracle uses, which keeps going past bad documents and returns every error it met; each error
+becomes one finding. The loader's errors are all `LocatedError`s, so the finding's id is chosen from the
+error's wording by one ordered table (`ERROR_KINDS`); anything the table does not name is still reported,
+as `invalid-manifest`, so no loader error is ever dropped.
+
+`crd.projectcalico.org/v1` objects load (the oracle models what felix does with them), but writing them
+directly skips the Calico API server: no validation, no defaulting of `types` (felix then reads an empty
+`types` as Ingress *and* Egress), so they get a finding of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from calico_conformance.lint.findings import Finding
+from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.loader import collect_manifests
+from calico_conformance.oracle.loader_calico import FELIX_LEVEL_API_VERSION
+from calico_conformance.oracle.model import ResourceSet
+
+# (pattern over the error's text, check id), first match wins. The patterns follow the wording of
+# yamlsrc.py, loader*.py and selector_parser.py; tests/unit/test_lint_manifests.py pins each one.
+ERROR_KINDS: Sequence[tuple[re.Pattern[str], str]] = tuple(
+    (re.compile(pattern), check)
+    for pattern, check in (
+        (r"\bduplicate key\b", "duplicate-key"),
+        (r"\bunknown field\b", "unknown-field"),
+        (r"\binvalid selector\b", "invalid-selector"),
+        (r"^invalid YAML\b|merge keys", "invalid-yaml"),
+        (r"\bCalico (>= )?3\.29\b", "tier-needs-calico-3.29"),
+        (r"\bis defined twice\b", "duplicate-object"),
+    )
+)
+CRD_FIX = "write apiVersion: projectcalico.org/v3 and apply it with kubectl through the Calico API server"
+
+
+def classify(error: LocatedError) -> str:
+    """The check id of a loader error."""
+    for pattern, check in ERROR_KINDS:
+        if pattern.search(error.why):
+            return check
+    return "invalid-manifest"
+
+
+def loader_findings(errors: Iterable[LocatedError]) -> Iterator[Finding]:
+    for error in errors:
+        yield Finding.from_error(classify(error), error)
+
+
+def crd_api_findings(resources: ResourceSet) -> Iterator[Finding]:
+    """Every Calico object written as `crd.projectcalico.org/v1`."""
+    objects: list[tuple[str, str, Location | None, str]] = [
+        (
+            p.api_version,
+            p.display_name,
+            p.location,
+            " (felix then reads an empty `types` as Ingress and Egress)",
+        )
+        for p in resources.policies
+    ]
+    objects += [(t.api_version, f"Tier {t.name}", t.location, "") for t in resources.tiers]
+    objects += [
+        (s.api_version, f"{'NetworkSet' if s.namespace else 'GlobalNetworkSet'} {s.name}", s.location, "")
+        for s in resources.network_sets
+    ]
+    for api_version, name, location, consequence in objects:
+        if api_version == FELIX_LEVEL_API_VERSION:
+            why = (
+                f"{name} is written as {FELIX_LEVEL_API_VERSION}: applied directly it bypasses Calico's"
+                f" validation and defaulting{consequence}"
+            )
+            yield Finding("crd-api-version", location, why, CRD_FIX)
+
+
+def load_for_lint(paths: Iterable[str | Path], calico_version: str) -> tuple[ResourceSet, list[Finding]]:
+    """Load what loads; every refused document becomes a finding, as does every CRD-level object."""
+    resources, errors = collect_manifests(paths, calico_version=calico_version)
+    findings = [*loader_findings(errors), *crd_api_findings(resources)]
+    return resources, findings
