@@ -1,0 +1,69 @@
+"""DNS probes against dnsmasq: an answer, NXDOMAIN, a dropped resolver and a refused port, over UDP and TCP.
+
+dnsmasq runs in the `kube-system/dns` pod with one record (`DNS_RECORD` -> tenant-a/web-2's IP) and
+authority over `DNS_DOMAIN`, so any other name there is NXDOMAIN; nothing is forwarded anywhere.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lab_layout import DNS_DOMAIN, DNS_RECORD, PROBE_TIMEOUT_S, Policy
+
+from calico_conformance.probe.jobs import dns_job
+from calico_conformance.probe.netns_executor import NetnsExecutor
+from calico_conformance.probe.netns_lab import NetnsLab
+
+pytestmark = pytest.mark.netns
+
+TRANSPORTS = ["udp", "tcp"]
+
+
+def _ask(
+    lab: NetnsLab, executor: NetnsExecutor, name: str, transport: str, **options: object
+) -> dict[str, object]:
+    server = options.pop("server", lab.pods["kube-system/dns"].ip)
+    job = dns_job("q", name, transport=transport, server=server, timeout_s=PROBE_TIMEOUT_S, **options)  # type: ignore[arg-type]
+    [result] = executor.run_batch(lab.pods["tenant-a/web-1"].netns, [job], deadline_s=10)
+    return result
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_known_name_is_answered_with_its_address(
+    lab: NetnsLab, executor: NetnsExecutor, transport: str
+) -> None:
+    result = _ask(lab, executor, DNS_RECORD, transport)
+    assert (result["verdict"], result["outcome"], result["rcode"]) == ("allowed", "answer", "NOERROR"), result
+    assert result["addresses"] == [lab.pods["tenant-a/web-2"].ip]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_unknown_name_is_nxdomain(lab: NetnsLab, executor: NetnsExecutor, transport: str) -> None:
+    result = _ask(lab, executor, f"nobody.{DNS_DOMAIN}", transport)
+    assert (result["verdict"], result["outcome"], result["addresses"]) == ("allowed", "nxdomain", []), result
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_dropped_resolver_is_dropped(
+    lab: NetnsLab, executor: NetnsExecutor, policy: Policy, transport: str
+) -> None:
+    policy(
+        [
+            f"ip saddr {lab.pods['tenant-a/web-1'].ip} ip daddr {lab.pods['kube-system/dns'].ip} {transport} dport 53 drop"
+        ]
+    )
+    result = _ask(lab, executor, DNS_RECORD, transport)
+    assert (result["verdict"], result["outcome"], result["rcode"]) == ("dropped", "dropped", None), result
+    other = "tcp" if transport == "udp" else "udp"
+    assert _ask(lab, executor, DNS_RECORD, other)["outcome"] == "answer"  # only one transport was dropped
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_port_without_resolver_is_rejected(lab: NetnsLab, executor: NetnsExecutor, transport: str) -> None:
+    result = _ask(lab, executor, DNS_RECORD, transport, port=5353)
+    assert (result["verdict"], result["outcome"]) == ("rejected", "rejected"), result
+
+
+def test_resolver_defaults_to_resolv_conf(lab: NetnsLab, executor: NetnsExecutor) -> None:
+    result = _ask(lab, executor, DNS_RECORD, "udp", server=None)
+    assert result["server"] == f"{lab.pods['kube-system/dns'].ip}:53"
+    assert result["addresses"] == [lab.pods["tenant-a/web-2"].ip]
