@@ -64,8 +64,12 @@ def plan_probe_pods(
     *,
     canary: Sequence[Service] = (),
     pod_name_prefix: str = "",
+    namespaces: Mapping[str, str] | None = None,
 ) -> list[ProbePod]:
     """One probe pod per workload, spread over `nodes` round-robin in layout order.
+
+    `namespaces` maps a layout namespace to the cluster namespace its probes run in (run-id-named
+    stand-ins on shared clusters); unmapped namespaces are used as named.
 
     Consecutive workloads land on different nodes, so with two or more nodes and workloads the matrix
     holds both same-node and cross-node pairs (policy is enforced on different hooks for each).
@@ -78,7 +82,7 @@ def plan_probe_pods(
         pods.append(
             ProbePod(
                 workload=workload.key,
-                namespace=workload.namespace,
+                namespace=(namespaces or {}).get(workload.namespace, workload.namespace),
                 pod_name=f"{pod_name_prefix}{workload.name}",
                 labels=dict(workload.labels),
                 services=services,
@@ -129,7 +133,10 @@ def render_agent_configmap(namespace: str, agent_source: str, run_id: str) -> di
 
 
 def serve_command(pod: ProbePod) -> list[str]:
-    identity = {"pod": pod.workload.split("/", 1)[1], "namespace": pod.namespace, "node": pod.node}
+    # The identity is the layout's workload key, whatever the pod and namespace are called on the
+    # cluster (run-id names on shared clusters): it is what the runner compares answers against.
+    namespace, _, name = pod.workload.partition("/")
+    identity = {"pod": name, "namespace": namespace, "node": pod.node}
     command = [
         "python3",
         f"{AGENT_MOUNT}/{AGENT_FILE}",

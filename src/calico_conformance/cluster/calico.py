@@ -1,0 +1,122 @@
+"""Running the Calico install on a live cluster and waiting until Calico really works there.
+
+`install.install_plan` says what to apply; this module applies it with kubectl and then waits, each
+wait bounded by its own field of `Timeouts`, for the signals of calico-install.md §6: the operator
+Deployment available, TigeraStatus `calico` and `apiserver` Available, a Ready calico-node on every
+node, and `projectcalico.org/v3` served (so tiers and Calico policies can be created). A wait that
+times out raises `WaitTimeout` saying what it saw last; the caller attaches the diagnostics bundle.
+Exercised by live runs only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from calico_conformance.cluster.commands import KubeAccess, kubectl, run_command
+from calico_conformance.cluster.install import PodNetwork, install_plan
+from calico_conformance.cluster.kube import TRANSIENT_ERRORS, KubeClient
+from calico_conformance.cluster.readiness import (
+    api_resources_served,
+    calico_v3_resources,
+    deployment_available,
+    ready_pod_on_every_node,
+    tigera_status_available,
+)
+from calico_conformance.cluster.releases import release_for
+from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
+
+Log = Callable[[str], None]
+
+
+def install_calico(
+    access: KubeAccess,
+    kube: KubeClient,
+    cluster: PodNetwork,
+    manifests: dict[str, Path],
+    *,
+    calico_version: str,
+    timeouts: Timeouts,
+    mtu: int | None = None,
+    registry: str | None = None,
+    log: Log = print,
+) -> None:
+    """Apply the pinned release to `cluster` and return once Calico is ready there."""
+    steps = install_plan(
+        cluster,
+        manifests,
+        calico_version=calico_version,
+        mtu=mtu,
+        registry=registry,
+        crd_timeout_s=timeouts.crds_established_s,
+    )
+    for step in steps:
+        log(f"{cluster.name}: {step.description}")
+        run_command(kubectl(access, *step.args), timeout_s=timeouts.kubectl_s, stdin=step.stdin)
+    wait_for_calico(
+        kube,
+        calico_version=calico_version,
+        timeouts=timeouts,
+        log=lambda text: log(f"{cluster.name}: {text}"),
+    )
+
+
+def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts, log: Log = print) -> None:
+    """Return when Calico is ready on every node and its API is served; `WaitTimeout` otherwise."""
+    release = release_for(calico_version)
+    interval = timeouts.poll_interval_s
+
+    def operator() -> Progress:
+        deployment = kube.get_named("apps/v1", "Deployment", "tigera-operator", "tigera-operator")
+        return deployment_available("tigera-operator/tigera-operator", deployment)
+
+    log("waiting for the Tigera operator")
+    wait_for(
+        "the tigera-operator Deployment",
+        operator,
+        timeout_s=timeouts.operator_ready_s,
+        interval_s=interval,
+        retry_on=TRANSIENT_ERRORS,
+    )
+    for name in ("calico", "apiserver"):
+        log(f"waiting for TigeraStatus {name}")
+        wait_for(
+            f"TigeraStatus {name} Available",
+            lambda name=name: tigera_status_available(  # type: ignore[misc]
+                name, kube.get_named("operator.tigera.io/v1", "TigeraStatus", name)
+            ),
+            timeout_s=timeouts.tigera_status_s,
+            interval_s=interval,
+            retry_on=TRANSIENT_ERRORS,
+        )
+
+    def calico_nodes() -> Progress:
+        nodes = [node["metadata"]["name"] for node in kube.nodes()]
+        return ready_pod_on_every_node(
+            "calico-node", nodes, kube.pods("calico-system", "k8s-app=calico-node")
+        )
+
+    log("waiting for calico-node on every node")
+    wait_for(
+        "a Ready calico-node on every node",
+        calico_nodes,
+        timeout_s=timeouts.calico_node_ready_s,
+        interval_s=interval,
+        retry_on=TRANSIENT_ERRORS,
+    )
+
+    required = calico_v3_resources(release.minor)
+
+    def calico_api() -> Progress:
+        return api_resources_served(
+            "projectcalico.org/v3", kube.served_resources("projectcalico.org", "v3"), required
+        )
+
+    log("waiting for the projectcalico.org/v3 API")
+    wait_for(
+        "projectcalico.org/v3 to be served",
+        calico_api,
+        timeout_s=timeouts.calico_api_s,
+        interval_s=interval,
+        retry_on=TRANSIENT_ERRORS,
+    )

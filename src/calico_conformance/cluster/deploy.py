@@ -1,0 +1,247 @@
+"""Putting a tenancy layout on a live cluster: namespaces, policies, the control tier and probe pods.
+
+The result is a `Deployment`: for every layout workload that has a probe, the runner's endpoint
+(`namespace/pod` exec handle, pod IP, node); the control source, if any; and for every namespace that
+could not be probed, why. It is plain JSON state, so xdist workers share the one deployment the first
+worker made (`cluster/run_once.py`).
+
+The control source is a probe pod in its own namespace that a dedicated first tier lets reach every
+pod (`control_tier_manifests`): the positive control for services no flow of a matrix is expected to
+reach, so a deny is only believed where the server provably answers. The tier's rules match traffic
+from that pod only and Pass everything else, so no flow under test changes. It needs tiers (Calico
+3.29+) and is cluster-scoped (on shared clusters: `--allow-cluster-scoped`); without it such flows
+are `error`, never a deny.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from calico_conformance.cluster.inventory import ObjectRef
+from calico_conformance.cluster.kube import TRANSIENT_ERRORS, KubeClient
+from calico_conformance.cluster.probe_pods import (
+    ROLE_LABEL,
+    RUN_LABEL,
+    ProbePod,
+    render_agent_configmap,
+    render_probe_pod,
+)
+from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
+from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
+from calico_conformance.layout import Service, Workload
+from calico_conformance.probe.runner import ProbeEndpoint
+
+CONTROL_WORKLOAD = "control"
+CONTROL_ROLE = "control"
+CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
+WEP_API = "projectcalico.org/v3"
+CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
+
+
+def control_namespace(run_id: str) -> str:
+    return f"cc-{run_id}-control"
+
+
+def control_key(run_id: str) -> str:
+    return f"{control_namespace(run_id)}/{CONTROL_WORKLOAD}"
+
+
+def control_tier_name(run_id: str) -> str:
+    return f"cc-{run_id}-control"
+
+
+def control_tier_manifests(run_id: str) -> list[dict[str, Any]]:
+    """The first tier: traffic from this run's control pod is allowed everywhere; the rest is Passed."""
+    tier = control_tier_name(run_id)
+    control = f"{ROLE_LABEL} == '{CONTROL_ROLE}' && {RUN_LABEL} == '{run_id}'"
+    labels = {RUN_LABEL: run_id}
+    api = "projectcalico.org/v3"
+    return [
+        {"apiVersion": api, "kind": "Tier", "metadata": {"name": tier, "labels": labels},
+         "spec": {"order": CONTROL_TIER_ORDER, "defaultAction": "Pass"}},
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.control-reaches-every-pod", "labels": labels},
+         "spec": {"tier": tier, "order": 1, "selector": "all()", "types": ["Ingress"],
+                  "ingress": [{"action": "Allow", "source": {"selector": control}}, {"action": "Pass"}]}},
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.control-may-send", "labels": labels},
+         "spec": {"tier": tier, "order": 2, "selector": control, "types": ["Egress"],
+                  "egress": [{"action": "Allow"}]}},
+    ]  # fmt: skip
+
+
+def control_workload(run_id: str, canary: Sequence[Service]) -> Workload:
+    from calico_conformance.oracle.model import Labels
+
+    return Workload(
+        namespace=control_namespace(run_id),
+        name=CONTROL_WORKLOAD,
+        labels=Labels.of({"app": CONTROL_WORKLOAD}),
+        ports=tuple(canary),
+    )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoints: Mapping[str, ProbeEndpoint]  # workload key -> where its probe runs
+    control: str | None  # workload key of the control source, None when there is none
+    unprobed: Mapping[str, str] = field(default_factory=dict)  # layout namespace -> why it has no probes
+    no_control_reason: str = ""
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "endpoints": {key: [e.handle, e.ip, e.node] for key, e in self.endpoints.items()},
+            "control": self.control,
+            "unprobed": dict(self.unprobed),
+            "no_control_reason": self.no_control_reason,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Deployment:
+        endpoints = {
+            key: ProbeEndpoint(handle, ip, node) for key, (handle, ip, node) in state["endpoints"].items()
+        }
+        return cls(
+            endpoints,
+            state.get("control"),
+            dict(state.get("unprobed", {})),
+            state.get("no_control_reason", ""),
+        )
+
+
+def read_policy_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """The policy set's documents as written, Calico kinds ordered so tiers exist before their policies.
+
+    `crd.projectcalico.org/v1` documents are applied as `projectcalico.org/v3` (same kind and shape):
+    Calico's docs forbid writing the internal CRDs directly (calico-install.md §5).
+    """
+    from calico_conformance.oracle.loader import manifest_files
+    from calico_conformance.oracle.yamlsrc import load_file
+
+    documents: list[dict[str, Any]] = []
+    for path in manifest_files(paths):
+        for document in load_file(path):
+            if isinstance(document, dict):
+                manifest = _plain(document)
+                if manifest.get("apiVersion") == "crd.projectcalico.org/v1":
+                    manifest["apiVersion"] = "projectcalico.org/v3"
+                documents.append(manifest)
+
+    def rank(manifest: Mapping[str, Any]) -> int:
+        kind = str(manifest.get("kind"))
+        return CALICO_KINDS_FIRST.index(kind) if kind in CALICO_KINDS_FIRST else len(CALICO_KINDS_FIRST)
+
+    return sorted(documents, key=rank)
+
+
+def policy_schema_problems(policies: Path, calico_version: str) -> list[str]:
+    """`<dir>: <kind> <name>: <error>` for every policy document the schemas refuse."""
+    from calico_conformance.cluster.schemas import validate_manifest
+
+    problems = []
+    for manifest in read_policy_manifests([policies]):
+        for error in validate_manifest(manifest, calico_version=calico_version):
+            problems.append(
+                f"{policies}: {manifest.get('kind')} {manifest.get('metadata', {}).get('name')}: {error}"
+            )
+    return problems
+
+
+def _plain(value: Any) -> Any:
+    """Located YAML containers as plain dicts and lists, for the API client's serializer."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def worker_nodes(nodes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of the nodes probes may run on: the workers, or every node when there is no worker."""
+    names = sorted(node["metadata"]["name"] for node in nodes)
+    workers = [
+        node["metadata"]["name"]
+        for node in nodes
+        if "node-role.kubernetes.io/control-plane" not in (node["metadata"].get("labels") or {})
+    ]
+    return sorted(workers) or names
+
+
+def start_probe_pods(
+    kube: KubeClient,
+    pods: Sequence[ProbePod],
+    *,
+    image: str,
+    agent_source: str,
+    run_id: str,
+    timeouts: Timeouts,
+    record: Callable[[Mapping[str, Any]], object] = lambda obj: None,
+    create_configmaps: bool = True,
+) -> dict[str, ProbeEndpoint]:
+    """Create the agent ConfigMaps and probe pods, wait for the agents and their WorkloadEndpoints.
+
+    Returns workload key -> runner endpoint. `record` sees every created object (the inventory).
+    """
+    if create_configmaps:
+        for namespace in sorted({pod.namespace for pod in pods}):
+            record(kube.create(render_agent_configmap(namespace, agent_source, run_id)))
+    for pod in pods:
+        record(kube.create(render_probe_pod(pod, image=image, agent_source=agent_source, run_id=run_id)))
+    expected = [pod.key for pod in pods]
+    namespaces = sorted({pod.namespace for pod in pods})
+
+    def live_pods() -> list[dict[str, Any]]:
+        return [p for ns in namespaces for p in kube.pods(ns, f"{RUN_LABEL}={run_id}")]
+
+    wait_for(
+        "probe pods' agents",
+        lambda: containers_ready(expected, live_pods()),
+        timeout_s=timeouts.probe_pods_ready_s,
+        interval_s=timeouts.poll_interval_s,
+        retry_on=TRANSIENT_ERRORS,
+    )
+    by_key = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in live_pods()}
+    ips = {pod.key: str(by_key[pod.key]["status"]["podIP"]) for pod in pods}
+
+    def endpoints_programmed() -> Progress:
+        weps = [w for ns in namespaces for w in kube.list_objects(WEP_API, "WorkloadEndpoint", namespace=ns)]
+        return workload_endpoints_cover(ips, weps)
+
+    wait_for(
+        "a WorkloadEndpoint for every probe pod",
+        endpoints_programmed,
+        timeout_s=timeouts.workload_endpoints_s,
+        interval_s=timeouts.poll_interval_s,
+        retry_on=TRANSIENT_ERRORS,
+    )
+    return {pod.workload: ProbeEndpoint(pod.key, ips[pod.key], pod.node) for pod in pods}
+
+
+def delete_probe_pods(kube: KubeClient, namespaces: Iterable[str], timeouts: Timeouts) -> None:
+    """Remove every suite-managed probe pod left in `namespaces` (a reused kind cluster), and wait."""
+    selector = f"{ROLE_LABEL} in (probe,control)"
+    stale = [p for ns in namespaces for p in kube.pods(ns, selector)]
+    for pod in stale:
+        kube.delete(ObjectRef("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"]))
+    names = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in stale}
+
+    def gone() -> Progress:
+        left = {
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for ns in namespaces
+            for p in kube.pods(ns, selector)
+        }
+        still = sorted(left & names)
+        return Progress(not still, f"still terminating: {', '.join(still)}")
+
+    if names:
+        wait_for(
+            "stale probe pods to go",
+            gone,
+            timeout_s=timeouts.object_deleted_s,
+            interval_s=timeouts.poll_interval_s,
+            retry_on=TRANSIENT_ERRORS,
+        )

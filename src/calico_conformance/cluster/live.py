@@ -1,0 +1,318 @@
+"""What both live targets share: clusters prepared in parallel, matrices observed with the probe runner,
+scenarios in scratch spaces, the MTU measured on the wire, and diagnostics on failure.
+
+`LiveTarget` implements `targets.Target` plus the scenario and MTU extensions over a `Deployment` of
+probe pods per cluster and `probe.runner.run_matrix` with the `KubeExecutor`; `cluster/targets.py`
+says how each live target gets its clusters and deployment. Exercised by live runs only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calico_conformance.cluster.commands import KubeAccess
+from calico_conformance.cluster.deploy import (
+    Deployment,
+)
+from calico_conformance.cluster.diagnostics import attach_to_allure, bundle_dir, collect, diagnostics_plan
+from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
+from calico_conformance.cluster.inventory import Inventory, ObjectRef
+from calico_conformance.cluster.kube import KubeClient
+from calico_conformance.cluster.releases import release_for
+from calico_conformance.cluster.render_policy import Renames, scenario_manifests
+from calico_conformance.cluster.run_once import run_state_dir
+from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
+from calico_conformance.cluster.tools import (
+    KUBECONFIG_TOOLS,
+    MissingTools,
+    require_tools,
+)
+from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.config import RunConfig
+from calico_conformance.layout import Service, TenancyLayout, Workload
+from calico_conformance.oracle.evaluate import Oracle
+from calico_conformance.oracle.model import Pod, ResourceSet, Scenario
+from calico_conformance.probe.jobs import interface_mtu_job, mtu_sweep_job
+from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
+from calico_conformance.probe.runner import run_matrix
+from calico_conformance.reachability import ExpectedMatrix, Flow, Observation, ObservedMatrix, ProbeVerdict
+from calico_conformance.register import ClusterSpec, load_register
+from calico_conformance.targets import ClusterFacts, MtuObservation
+
+AGENT_SOURCE = Path(__file__).resolve().parent.parent / "probe" / "agent.py"
+IPV4_AND_UDP_HEADERS = 28  # a DF datagram of N IP bytes carries N - 28 payload bytes, like a ping
+
+
+@dataclass
+class LiveCluster:
+    """One cluster as this process talks to it."""
+
+    name: str
+    access: KubeAccess
+    kube: KubeClient
+    deployment: Deployment
+    executor: KubeExecutor
+    facts: ClusterFacts | None = None
+
+
+class LiveTarget:
+    """What both live targets share: preparing clusters in parallel, observing, scenarios, diagnostics."""
+
+    name = "live"
+    has_dataplane = True
+    tools: tuple[str, ...] = KUBECONFIG_TOOLS
+
+    def __init__(self, run: RunConfig, layout: TenancyLayout, resources: ResourceSet) -> None:
+        try:
+            require_tools(self.tools, self.name)
+            self.release = release_for(run.calico_version)
+        except (MissingTools, ValueError) as problem:
+            raise pytest.UsageError(str(problem)) from None
+        self.run = run
+        self.layout = layout
+        self.resources = resources
+        self.timeouts = Timeouts.from_run(run)
+        self.state_dir = run_state_dir(run.run_id)
+        self.inventory = Inventory(run.run_id)
+        self.image = rewrite_image(NETSHOOT_IMAGE, run.registry)
+        self.agent_source = AGENT_SOURCE.read_text()
+        self._clusters: dict[str, LiveCluster] = {}
+        self._lock = threading.Lock()
+        self._register: tuple[ClusterSpec, ...] = ()
+
+    # --- Target ---------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        missing = [name for name in self.run.clusters if name not in self._clusters]
+        if not missing:
+            return
+        self._register = load_register(self.run.kind_configs)
+        with ThreadPoolExecutor(max_workers=len(missing)) as pool:  # clusters in parallel
+            for name, live in zip(missing, pool.map(self._connect, missing), strict=True):
+                self._clusters[name] = live
+
+    def cluster(self, name: str) -> LiveCluster:
+        if name not in self._clusters:
+            self.prepare()
+        return self._clusters[name]
+
+    def observe(self, cluster: str, expected: ExpectedMatrix) -> ObservedMatrix:
+        live = self.cluster(cluster)
+        return self.observe_with(live, live.deployment, expected, label="matrix")
+
+    def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix:
+        """Apply a synthetic scenario in a scratch space, observe its probes, remove it again."""
+        renames = scratch_renames(
+            self.run.run_id,
+            scenario.source or "scenario",
+            [namespace.name for namespace in scenario.namespaces],
+            [tier.name for tier in scenario.resources.tiers],
+        )
+        labels = {namespace.name: namespace.labels.as_dict() for namespace in scenario.namespaces}
+        workloads = [_scenario_workload(pod) for pod in scenario.pods]
+        # The oracle's verdicts steer the runner's retries and positive controls; the suite compares
+        # what was observed with its own hand-written expectation.
+        expected = Oracle.from_scenario(scenario).expected_matrix(
+            Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
+        )
+        with self.scratch(cluster, renames, labels, workloads) as space:
+            for manifest in scenario_manifests(scenario):
+                space.apply(manifest)
+            return space.observe(expected, label=f"scenario-{scenario.source}")
+
+    def scratch(
+        self,
+        cluster: str,
+        renames: Renames,
+        namespace_labels: Mapping[str, Mapping[str, str]],
+        workloads: list[Workload],
+    ) -> ScratchSpace:
+        """A scratch space on `cluster` (use it as a context manager: it removes itself)."""
+        return ScratchSpace(self, self.cluster(cluster), renames, namespace_labels, workloads)
+
+    def observe_mtu(self, cluster: str) -> MtuObservation:
+        """eth0 MTU of a probe pod and the largest DF datagram the control pod gets across nodes."""
+        live = self.cluster(cluster)
+        deployment = live.deployment
+        if deployment.control is None:
+            raise RuntimeError(
+                f"{cluster}: no control pod to measure the MTU from: {deployment.no_control_reason}"
+            )
+        source = deployment.endpoints[deployment.control]
+        udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
+        remote = [
+            e
+            for key, e in deployment.endpoints.items()
+            if e.node != source.node and key != deployment.control
+        ]
+        if not udp or not remote:
+            raise RuntimeError(
+                f"{cluster}: the MTU check needs a UDP canary port and a probe on another node"
+            )
+        destination = remote[0]
+        jobs = [interface_mtu_job("interface"), mtu_sweep_job("sweep", destination.ip, udp[0], timeout_s=1.0)]
+        results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
+        interface, sweep = results["interface"], results["sweep"]
+        for result in (interface, sweep):
+            if result["verdict"] != "allowed":
+                raise RuntimeError(
+                    f"{cluster}: MTU {result['id']} failed: {result['verdict']} {result['detail']}"
+                )
+        facts = self.facts(cluster)
+        network_mtu = facts.network_mtu or int(interface["mtu"])
+        detail = (
+            f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}; "
+            f"black hole: {sweep.get('black_hole')}; failure: {sweep.get('failure')}"
+        )
+        return MtuObservation(
+            int(interface["mtu"]), network_mtu, int(sweep["largest_packet"]) - IPV4_AND_UDP_HEADERS, detail
+        )
+
+    def facts(self, cluster: str) -> ClusterFacts:
+        """The cluster's facts as audited live after it was prepared (never the register's)."""
+        live = self.cluster(cluster)
+        assert live.facts is not None, f"{cluster} was connected without its facts"
+        return live.facts
+
+    def close(self) -> None:
+        for live in self._clusters.values():
+            live.kube.api_client.close()
+        self._clusters.clear()
+
+    # --- shared machinery -----------------------------------------------------------------------------
+
+    allows_cluster_scoped = True
+
+    def _connect(self, name: str) -> LiveCluster:
+        raise NotImplementedError
+
+    def _client(
+        self, name: str, kubeconfig: Path | None, context: str | None
+    ) -> tuple[KubeAccess, KubeClient]:
+        cache = self.state_dir / f"{name}-{os.getpid()}.discovery.json"
+        return KubeAccess(kubeconfig, context), KubeClient(kubeconfig, context, discovery_cache=cache)
+
+    def _executor(self, kube: KubeClient) -> KubeExecutor:
+        return KubeExecutor(stream_exec(kube.core))
+
+    def record(self, cluster: str, obj: Mapping[str, Any]) -> ObjectRef:
+        """Remember a created object in memory and on disk (the end-of-run cleanup reads the disk)."""
+        ref = self.inventory.record(obj)
+        line = json.dumps(
+            {
+                "cluster": cluster,
+                "apiVersion": ref.api_version,
+                "kind": ref.kind,
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "uid": ref.uid,
+            }
+        )
+        with self._lock, (self.state_dir / f"inventory-{os.getpid()}.jsonl").open("a") as journal:
+            journal.write(line + "\n")
+        return ref
+
+    def observe_with(
+        self, live: LiveCluster, deployment: Deployment, expected: ExpectedMatrix, *, label: str
+    ) -> ObservedMatrix:
+        """Observe `expected` with the probes of `deployment`; unprobeable flows are `error`."""
+        cells: dict[Flow, Observation] = {}
+        probeable: dict[Flow, Any] = {}
+        for flow in expected:
+            why = self._unprobeable(deployment, flow)
+            if why:
+                cells[flow] = Observation(ProbeVerdict.ERROR, why)
+            else:
+                probeable[flow] = expected[flow]
+        if probeable:
+            try:
+                result = run_matrix(
+                    live.executor,
+                    deployment.endpoints,
+                    ExpectedMatrix(probeable),
+                    timeout_s=self.run.probe_timeout_s,
+                    converge_timeout_s=self.run.converge_timeout_s,
+                    control_source=deployment.control,
+                )
+            except ValueError as refused:  # e.g. a service no flow may reach and no control source
+                reason = f"{refused}" + (
+                    f" ({deployment.no_control_reason})" if deployment.no_control_reason else ""
+                )
+                cells.update({flow: Observation(ProbeVerdict.ERROR, reason) for flow in probeable})
+            else:
+                cells.update(result.observed.cells)
+                if not result.ok:
+                    self.diagnostics(
+                        live,
+                        f"{label}-{result.failure or 'failed'}",
+                        summary=result.failure or "",
+                        flows=list(probeable),
+                    )
+        return ObservedMatrix(cells)
+
+    def _unprobeable(self, deployment: Deployment, flow: Flow) -> str:
+        for end in (flow.source, flow.destination):
+            if end in deployment.endpoints:
+                continue
+            try:
+                ipaddress.ip_address(end)
+                if end == flow.source:
+                    return f"{end}: probes cannot start outside the cluster"
+                continue
+            except ValueError:
+                pass
+            namespace = end.partition("/")[0]
+            return f"{end}: no probe ({deployment.unprobed.get(namespace, 'not a workload of the deployed layout')})"
+        return ""
+
+    def diagnostics(
+        self, live: LiveCluster, label: str, *, summary: str = "", flows: list[Flow] | None = None
+    ) -> Path:
+        """Write (and attach) the diagnostics bundle for `live`; returns its directory."""
+        endpoints = live.deployment.endpoints
+        involved = [
+            endpoints[end]
+            for flow in flows or ()
+            for end in (flow.source, flow.destination)
+            if end in endpoints
+        ]
+        try:
+            calico_nodes = {
+                p["spec"]["nodeName"]: p["metadata"]["name"]
+                for p in live.kube.pods("calico-system", "k8s-app=calico-node")
+            }
+        except Exception as error:  # the API server may be what broke
+            calico_nodes, summary = {}, f"{summary}\ncould not list calico-node pods: {error}"
+        plan = diagnostics_plan(
+            live.access,
+            calico_node_pods=calico_nodes,
+            nodes_involved=[e.node for e in involved if e.node] or list(calico_nodes),
+            probe_pods=[tuple(e.handle.split("/", 1)) for e in involved],  # type: ignore[misc]
+        )
+        bundle = collect(
+            bundle_dir(self.run.report_dir, self.run.run_id, live.name, label), plan, summary=summary
+        )
+        attach_to_allure(bundle)
+        return bundle.directory
+
+    def _fail_with_diagnostics(self, live: LiveCluster, failure: Exception, label: str) -> RuntimeError:
+        directory = self.diagnostics(live, label, summary=str(failure))
+        return RuntimeError(f"{live.name}: {failure}\ndiagnostics: {directory}")
+
+
+# --- helpers of both targets --------------------------------------------------------------------------
+
+
+def _scenario_workload(pod: Pod) -> Workload:
+    ports = tuple(Service(port.port, port.protocol, port.name) for port in pod.ports)
+    return Workload(namespace=pod.namespace, name=pod.name, labels=pod.labels, ports=ports)

@@ -1,0 +1,182 @@
+"""`KubeExecutor`: a probe batch into a pod through the Kubernetes exec stream, one exec per source a round.
+
+The same agent and job JSON as `NetnsExecutor`: `agent.py probe` reads ONE JSON array on stdin until
+end of file. The exec websocket of the v4 channel protocol cannot close stdin (only v5 can, and the
+API server picks the protocol), so the command is
+
+    sh -c 'head -c <N> | exec python3 -I -S <agent> probe'
+
+where N is the byte length of the batch: `head` ends the agent's stdin after exactly the batch,
+whichever protocol was negotiated. The batch is ASCII JSON, so characters and bytes agree.
+
+Bounded: at most `max_concurrent_execs` execs run at once on the API server, and a batch has a hard
+deadline. When the deadline passes, jobs the agent already reported keep their result and every other
+job becomes `error` (never a deny); an exec that cannot start or exits non-zero is an `ExecutorError`,
+which the runner turns into `error` for the whole batch.
+
+The exec path itself (the stream, the websocket) runs only against a live cluster; the tests here drive
+the collection and deadline logic through `ExecSession`, and run the exact command line locally.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from calico_conformance.probe.executor import ExecutorError, Job, JobResult
+from calico_conformance.probe.jobs import results_in_job_order
+
+DEFAULT_AGENT_PATH = "/opt/calico-conformance/agent.py"  # where cluster/probe_pods.py mounts the ConfigMap
+DEFAULT_CONTAINER = "agent"
+DEFAULT_MAX_CONCURRENT_EXECS = 16  # enough to probe a layout's sources at once, gentle on an API server
+POLL_S = 0.5  # the longest one socket wait blocks, so the deadline is checked at least this often
+
+
+class ExecSession(Protocol):
+    """What `KubeExecutor` uses of an open exec stream (`kubernetes.stream.ws_client.WSClient`)."""
+
+    def is_open(self) -> bool: ...
+
+    def update(self, timeout: float = 0) -> None: ...
+
+    def read_stdout(self, timeout: float | None = None) -> str: ...
+
+    def read_stderr(self, timeout: float | None = None) -> str: ...
+
+    def write_stdin(self, data: str) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+
+OpenExec = Callable[[str, str, str, Sequence[str]], ExecSession]  # (namespace, pod, container, argv)
+Clock = Callable[[], float]
+
+
+def probe_command(payload_bytes: int, agent_path: str = DEFAULT_AGENT_PATH) -> list[str]:
+    """The command one batch runs in the source pod (see the module docstring for `head -c`)."""
+    return ["sh", "-c", f"head -c {payload_bytes} | exec python3 -I -S {agent_path} probe"]
+
+
+def encode_batch(jobs: Sequence[Job]) -> str:
+    return json.dumps(list(jobs), ensure_ascii=True, separators=(",", ":"))
+
+
+def stream_exec(core_api: Any) -> OpenExec:
+    """An `OpenExec` over the kubernetes client's exec stream (`connect_get_namespaced_pod_exec`)."""
+    from kubernetes.stream import stream
+
+    def open_exec(namespace: str, pod: str, container: str, argv: Sequence[str]) -> ExecSession:
+        session: ExecSession = stream(
+            core_api.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            container=container,
+            command=list(argv),
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+        )
+        return session
+
+    return open_exec
+
+
+class KubeExecutor:
+    """Runs `agent.py probe` in source pods (`namespace/pod` handles) through the exec stream."""
+
+    def __init__(
+        self,
+        open_exec: OpenExec,
+        *,
+        container: str = DEFAULT_CONTAINER,
+        agent_path: str = DEFAULT_AGENT_PATH,
+        max_concurrent_execs: int = DEFAULT_MAX_CONCURRENT_EXECS,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._open_exec = open_exec
+        self.container = container
+        self.agent_path = agent_path
+        self._slots = threading.BoundedSemaphore(max_concurrent_execs)
+        self._clock = clock
+
+    def command(self, source: str, jobs: Sequence[Job]) -> list[str]:
+        """The exact command of a batch: what a failure report prints for reproduction."""
+        return probe_command(len(encode_batch(jobs)), self.agent_path)
+
+    def run_batch(self, source: str, jobs: Sequence[Job], *, deadline_s: float) -> list[JobResult]:
+        namespace, _, pod = source.partition("/")
+        if not namespace or not pod:
+            raise ExecutorError(f"{source!r} is not a namespace/pod source handle")
+        payload = encode_batch(jobs)
+        deadline = self._clock() + deadline_s
+        if not self._slots.acquire(timeout=deadline_s):
+            raise ExecutorError(f"{source}: no exec slot free within the batch deadline of {deadline_s:g}s")
+        try:
+            return self._run(source, namespace, pod, jobs, payload, deadline, deadline_s)
+        finally:
+            self._slots.release()
+
+    def _run(
+        self,
+        source: str,
+        namespace: str,
+        pod: str,
+        jobs: Sequence[Job],
+        payload: str,
+        deadline: float,
+        deadline_s: float,
+    ) -> list[JobResult]:
+        argv = probe_command(len(payload), self.agent_path)
+        try:
+            session = self._open_exec(namespace, pod, self.container, argv)
+        except Exception as error:  # ApiException, websocket and TLS errors: the agent never ran
+            raise ExecutorError(f"{source}: exec could not start: {type(error).__name__}: {error}") from None
+        try:
+            session.write_stdin(payload)
+            stdout, stderr, finished = collect_output(session, deadline, self._clock)
+            if not finished:
+                detail = f"the agent did not finish within the batch deadline of {deadline_s:g}s"
+                return results_in_job_order(jobs, stdout.splitlines(), source=source, missing_detail=detail)
+            returncode = _returncode(session, source)
+        finally:
+            session.close()
+        if returncode != 0:
+            raise ExecutorError(
+                f"{source}: the agent could not run (exit {returncode}): {stderr.strip()[:500]}"
+            )
+        return results_in_job_order(jobs, stdout.splitlines(), source=source)
+
+
+def collect_output(session: ExecSession, deadline: float, clock: Clock) -> tuple[str, str, bool]:
+    """Read stdout and stderr until the exec ends or `deadline` passes: (stdout, stderr, finished)."""
+    stdout: list[str] = []
+    stderr: list[str] = []
+    while session.is_open():
+        remaining = deadline - clock()
+        if remaining <= 0:
+            break
+        session.update(timeout=min(POLL_S, remaining))  # waits on the socket, not a sleep
+        stdout.append(session.read_stdout(timeout=0))
+        stderr.append(session.read_stderr(timeout=0))
+    finished = not session.is_open()
+    stdout.append(session.read_stdout(timeout=0))  # frames that arrived with the close
+    stderr.append(session.read_stderr(timeout=0))
+    return "".join(stdout), "".join(stderr), finished
+
+
+def _returncode(session: ExecSession, source: str) -> int:
+    try:
+        code = session.returncode
+    except Exception as error:  # a Failure status without an exit code: the command never started
+        raise ExecutorError(f"{source}: exec ended without an exit status: {error}") from None
+    if code is None:
+        raise ExecutorError(f"{source}: exec ended without an exit status")
+    return code
