@@ -37,11 +37,10 @@ RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
 # The suites' inputs, or the UsageError that reading them gave (raised once a selected test needs them).
 RUN_INPUTS_KEY = pytest.StashKey["RunInputs | pytest.UsageError"]()
 
-# A selected test that uses any of these needs the register, layout and policy set...
-INPUT_FIXTURES = frozenset(
-    {"suite_inputs", "cluster_register", "tenancy_layout", "policy_set", "cluster", "target", "oracle"}
-)
-# ...and one that uses this needs the chosen target to be usable on this machine.
+# Suite tests carry this marker (suites/ sets it module-wide): only they are parametrised by cluster and
+# only they make the preflight read the inputs. Tests of the project itself may have a `cluster` of their own.
+SUITE_MARKER = "conformance"
+# A selected suite test that uses this needs the chosen target to be usable on this machine.
 TARGET_FIXTURE = "target"
 
 MARKERS = {
@@ -256,28 +255,32 @@ def require_suite_inputs(config: pytest.Config) -> RunInputs:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Preflight, after -k/-m selection: the target must be usable and the inputs sound, or UsageError."""
-    used = set().union(*(getattr(item, "fixturenames", ()) for item in items)) if items else set()
-    if TARGET_FIXTURE in used:
+    suite_items = [item for item in items if item.get_closest_marker(SUITE_MARKER) is not None]
+    if not suite_items:
+        return
+    if any(TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in suite_items):
         require_target(config.stash[RUN_CONFIG_KEY].target)
-    if used & INPUT_FIXTURES:
-        require_suite_inputs(config)
+    require_suite_inputs(config)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise `cluster` (and `case`) from the run's clusters and the layout.
 
-    A test marked `@pytest.mark.cases("<builder>")` takes a `case` from `cases.CASE_BUILDERS` together
-    with its cluster, so ids read `finland-customer-a-tcp-8443`; any other test asking for `cluster`
-    runs once per cluster. With bad inputs nothing is parametrised: the preflight reports them.
+    Only suite tests (marked `conformance`) are parametrised. One marked `@pytest.mark.cases("<name>")`
+    takes a `case` from `cases.CASE_BUILDERS` together with its cluster, so ids read
+    `finland-customer-a-tcp-8443`; any other suite test asking for `cluster` runs once per cluster.
+    With bad inputs nothing is parametrised: the preflight reports them.
     """
-    if "cluster" not in metafunc.fixturenames and "case" not in metafunc.fixturenames:
+    if metafunc.definition.get_closest_marker(SUITE_MARKER) is None:
         return
-    inputs = suite_inputs(metafunc.config)
     marker = metafunc.definition.get_closest_marker("cases")
     if marker is None:
-        metafunc.parametrize("cluster", inputs.clusters if inputs else (), indirect=True)
+        if "cluster" in metafunc.fixturenames:
+            inputs = suite_inputs(metafunc.config)
+            metafunc.parametrize("cluster", inputs.clusters if inputs else (), indirect=True)
         return
+    inputs = suite_inputs(metafunc.config)
     name = marker.args[0] if marker.args else ""
     if name not in CASE_BUILDERS:
         raise pytest.UsageError(
