@@ -186,7 +186,9 @@ def render_table(results: Sequence[FaultResult]) -> str:
     rows = [("fault", "tests that failed", "verdict")]
     for result in results:
         modules = result.failed_by_module()
-        failed = ", ".join(f"{module} ({count})" for module, count in sorted(modules.items())) or "-"
+        failed = ", ".join(f"{module} ({count})" for module, count in sorted(modules.items()))
+        if not failed:
+            failed = result.why if result.caught else "-"  # a load fault: "refused to load, naming f:l"
         if result.run is not None and result.run.errored:
             failed += f"; {len(result.run.errored)} errored"
         rows.append((result.fault.name, failed, "caught" if result.caught else "MISSED"))

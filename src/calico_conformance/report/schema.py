@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.model import PROTOCOL_NUMBERS
 from calico_conformance.report.model import API_VERSION, KIND, SCHEMA_VERSION
 
 _COUNT = {"type": "integer", "minimum": 0}
@@ -47,7 +48,7 @@ _CASE = {
         "from": _TEXT,
         "to": _TEXT,
         "port": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
-        "protocol": {"enum": ["TCP", "UDP", "SCTP", "ICMP"]},
+        "protocol": {"enum": sorted(PROTOCOL_NUMBERS)},
         "expected": {"enum": ["allowed", "denied"]},
         "observed": {"enum": ["allowed", "dropped", "rejected", "error"]},
         "result": {"enum": ["ok", "leak", "blocked", "unproven"]},
