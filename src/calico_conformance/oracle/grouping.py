@@ -23,11 +23,13 @@ network set contains its IP), in which case it is always evaluated.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
+from operator import itemgetter
 
 from calico_conformance.oracle.endpoints import AddressView, EndpointIndex, LabelMap
 from calico_conformance.oracle.errors import LocatedError
@@ -69,23 +71,35 @@ class PairMatrix:
         row = self.allowed_rows[self.class_of[self._position[source]]]
         return bool(row >> self.class_of[self._position[destination]] & 1)
 
-    def rows(self) -> Iterator[tuple[str, dict[tuple[str, str], bool]]]:
-        """Per source pod, its row `{(source, destination): allowed}` without the self pair."""
-        keys = [pod.key for pod in self.pods]
-        for_class: dict[int, tuple[bool, ...]] = {}
-        for source, cls in zip(keys, self.class_of, strict=True):
-            values = for_class.get(cls)
-            if values is None:
-                bits = format(self.allowed_rows[cls], f"0{self.classes}b")[::-1]
-                values = for_class[cls] = tuple(map(_BIT.__getitem__, (bits[c] for c in self.class_of)))
-            row = dict(zip(zip(repeat(source), keys), values, strict=True))
-            del row[(source, source)]
-            yield source, row
+    def _values_by_class(self) -> dict[int, tuple[bool, ...]]:
+        """Per source class, the allowed flag of every destination pod in pod order (C-speed gathers)."""
+        gather = itemgetter(*self.class_of)
+        values = {}
+        for cls in set(self.class_of):
+            bits = format(self.allowed_rows[cls], f"0{self.classes}b")[::-1]  # bits[d]: may reach class d
+            gathered = gather(list(map(_BIT.__getitem__, bits)))
+            values[cls] = gathered if isinstance(gathered, tuple) else (gathered,)
+        return values
 
     def as_dict(self) -> dict[tuple[str, str], bool]:
+        """`{(source, destination): allowed}` for every ordered pair of distinct pods.
+
+        For 5,000 pods that is 25 million new key tuples. Each batch of allocations would trigger the
+        cyclic garbage collector, whose full passes over an ever larger heap cost more than building the
+        dict and can find nothing to free (the tuples hold only strings), so it is paused meanwhile.
+        """
+        keys = [pod.key for pod in self.pods]
+        values = self._values_by_class()
         result: dict[tuple[str, str], bool] = {}
-        for _, row in self.rows():
-            result.update(row)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for source, cls in zip(keys, self.class_of, strict=True):
+                result.update(zip(zip(repeat(source), keys), values[cls], strict=True))
+                del result[(source, source)]
+        finally:
+            if collecting:
+                gc.enable()
         return result
 
 
