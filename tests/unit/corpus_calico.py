@@ -10,7 +10,9 @@ A case file (`tests/data/calico-cases/<id>.yaml`, id = file stem = test id) hold
 * either `expect`: one entry per probe, `{flow: "ns/a -> ns/b 80/TCP", allowed: bool, egress: {...},
   ingress: {...}}` where a direction may pin `allowed`, `reason`, `tier`, `policy` (display name),
   `rule` (0-based index) and `action`; or `expect_error`: a substring of the `LocatedError` the scenario
-  must raise (the error must also name the case file and a line).
+  must raise (the error must also name the case file and a line);
+* `oracle_bug` (optional): a known disagreement of the oracle with the quote, reported to its owner;
+  the case then runs as a strict xfail, so the fix shows up as an unexpected pass to clean up.
 
 Every expectation is derived by hand from the quoted sentence, never from the oracle's output.
 """
@@ -30,7 +32,7 @@ from calico_conformance.reachability import Flow
 CASES_DIRECTORY = Path(__file__).parents[1] / "data" / "calico-cases"
 SEMANTICS_FILE = Path(__file__).parents[2].parent / "shared" / "reference" / "calico-semantics.md"
 
-CASE_FIELDS = frozenset({"semantics", "why", "scenario", "expect", "expect_error"})
+CASE_FIELDS = frozenset({"semantics", "why", "scenario", "expect", "expect_error", "oracle_bug"})
 SEMANTICS_FIELDS = frozenset({"section", "quote"})
 EXPECT_FIELDS = frozenset({"flow", "allowed", "egress", "ingress"})
 DECISION_FIELDS = frozenset({"allowed", "reason", "tier", "policy", "rule", "action"})
@@ -73,6 +75,7 @@ class CalicoCase:
     scenario: Any  # the scenario mapping, still carrying its line numbers
     expectations: tuple[FlowExpectation, ...]
     expected_error: str | None
+    oracle_bug: str | None = None
 
     @property
     def pinned(self) -> str:
@@ -147,6 +150,7 @@ def load_case(path: Path) -> CalicoCase:
         scenario=data["scenario"],
         expectations=expectations,
         expected_error=data.get("expect_error"),
+        oracle_bug=data.get("oracle_bug"),
     )
 
 

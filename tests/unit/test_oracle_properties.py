@@ -220,6 +220,64 @@ def test_a_deny_all_tier_ahead_of_every_other_denies_every_pod_pair(
 
 
 @PROPERTY_SETTINGS
+@given(clusters(), services(), st.sampled_from(("pass-rule", "default-action-pass", "log-then-pass")))
+def test_a_first_tier_that_passes_everything_changes_no_verdict(
+    cluster: ClusterDraw, service: Service, shape: str
+) -> None:
+    """§1.2: Pass continues with the next tier that applies, else the profile, exactly where the flow would
+    have started without the tier; so a tier that passes every packet is invisible in the outcome."""
+    rules = {
+        "pass-rule": [{"action": "Pass"}],
+        "default-action-pass": [],
+        "log-then-pass": [{"action": "Log"}, {"action": "Pass"}],
+    }[shape]
+    passing = copy.deepcopy(cluster.data)
+    passing["resources"] += [
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "Tier",
+            "metadata": {"name": LOCKDOWN_TIER},
+            "spec": {
+                "order": LOCKDOWN_ORDER,
+                "defaultAction": "Pass" if shape == "default-action-pass" else "Deny",
+            },
+        },
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": f"{LOCKDOWN_TIER}.pass-all"},
+            "spec": {
+                "tier": LOCKDOWN_TIER,
+                "selector": "all()",
+                "types": ["Ingress", "Egress"],
+                "ingress": copy.deepcopy(rules),
+                "egress": copy.deepcopy(rules),
+            },
+        },
+    ]
+    assert oracle_for(passing).all_pairs(*service) == cluster.oracle().all_pairs(*service)
+
+
+@PROPERTY_SETTINGS
+@given(clusters(), services(), st.data())
+def test_log_rules_change_no_verdict(cluster: ClusterDraw, service: Service, data: st.DataObject) -> None:
+    """§1.7: after a Log action processing continues with the next rule; inserting Log rules anywhere
+    leaves every outcome as it was."""
+    logged = copy.deepcopy(cluster.data)
+    for manifest in logged["resources"]:
+        if manifest["apiVersion"] != "projectcalico.org/v3" or manifest["kind"] == "Tier":
+            continue
+        for direction in ("ingress", "egress"):
+            rules = manifest["spec"].get(direction)
+            if rules is not None:
+                position = data.draw(
+                    st.integers(0, len(rules)), label=f"{manifest['metadata']['name']} {direction}"
+                )
+                rules.insert(position, {"action": "Log"})
+    assert oracle_for(logged).all_pairs(*service) == cluster.oracle().all_pairs(*service)
+
+
+@PROPERTY_SETTINGS
 @given(clusters(), services(), st.randoms(use_true_random=False))
 def test_the_order_manifests_are_listed_in_does_not_matter(
     cluster: ClusterDraw, service: Service, random: Any
