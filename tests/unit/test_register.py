@@ -107,7 +107,7 @@ def test_a_bad_config_is_refused_at_its_line(tmp_path: Path, old: str, new: str,
 def test_a_missing_or_empty_register_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LocatedError, match="is not a directory"):
         load_register(tmp_path / "absent")
-    with pytest.raises(LocatedError, match="has no <cluster>.yaml kind configs"):
+    with pytest.raises(LocatedError, match=r"has no <cluster>\.yaml kind configs"):
         load_register(tmp_path)
 
 
