@@ -136,3 +136,61 @@ def test_oracle_decides_as_calico_does(path: Path) -> None:
     location = raised.value.location
     assert location is not None, f"{path}: the error has no location: {message!r}"
     assert location.line > 0, f"{path}: the error names no line: {message!r}"
+
+
+# --- the linter's mode ------------------------------------------------------------------------------
+
+UNDECLARED_TIER_SCENARIO = {
+    "namespaces": [{"name": "shop"}],
+    "pods": [
+        {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+        {"name": "db", "namespace": "shop", "labels": {"app": "db"}},
+    ],
+    "resources": [
+        {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "late"}, "spec": {}},
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "late.allow-web"},
+            "spec": {
+                "tier": "late",
+                "selector": "app == 'web'",
+                "types": ["Ingress"],
+                "ingress": [{"action": "Allow"}],
+            },
+        },
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "ghost.deny-all"},
+            "spec": {
+                "tier": "ghost",
+                "selector": "all()",
+                "types": ["Ingress"],
+                "ingress": [{"action": "Deny"}],
+            },
+        },
+    ],
+}
+
+
+def test_non_strict_oracle_evaluates_policies_of_undeclared_tiers_after_every_valid_tier() -> None:
+    """calico-semantics.md §1.3: "1. valid tiers (Tier object exists) before invalid ones (policies
+    referencing a tier that has no Tier object);" — even before a valid tier with no order, which itself
+    sorts after every ordered tier. The linter's non-strict oracle evaluates as felix does and records why."""
+    scenario = scenario_from_data(UNDECLARED_TIER_SCENARIO, "undeclared-tier")
+    oracle = Oracle(
+        namespaces=scenario.namespaces,
+        pods=scenario.pods,
+        resources=scenario.resources,
+        calico_version=scenario.calico_version,
+        strict=False,
+    )
+    to_web = oracle.verdict_for(Flow("shop/db", "shop/web", 80, "TCP"))
+    assert to_web.allowed, f"the valid nil-order tier late must come before the invalid tier ghost: {to_web}"
+    assert to_web.ingress.tier == "late"
+    to_db = oracle.verdict_for(Flow("shop/web", "shop/db", 5432, "TCP"))
+    assert not to_db.allowed, f"the invalid tier ghost is still evaluated, last: {to_db}"
+    assert to_db.ingress.tier == "ghost"
+    assert to_db.ingress.rule_index == 0
+    assert any("ghost" in str(problem) for problem in oracle.problems), oracle.problems
