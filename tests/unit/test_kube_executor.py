@@ -28,16 +28,34 @@ AGENT = Path(__file__).resolve().parents[2] / "src" / "calico_conformance" / "pr
 
 
 def result_line(job_id: str, verdict: str = "dropped") -> str:
-    return json.dumps(
-        {"id": job_id, "kind": "connect", "verdict": verdict, "identity": None, "attempts": 1, "elapsed_ms": 1.0, "detail": ""}
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "id": job_id,
+                "kind": "connect",
+                "verdict": verdict,
+                "identity": None,
+                "attempts": 1,
+                "elapsed_ms": 1.0,
+                "detail": "",
+            }
+        )
+        + "\n"
+    )
 
 
 class FakeExecSession:
     """A fake exec stream for testing KubeExecutor's own logic only (see module docstring)."""
 
-    def __init__(self, chunks: Sequence[str], *, close_after: int | None, returncode: int = 0,
-                 stderr: str = "", clock: FakeClock | None = None) -> None:
+    def __init__(
+        self,
+        chunks: Sequence[str],
+        *,
+        close_after: int | None,
+        returncode: int = 0,
+        stderr: str = "",
+        clock: FakeClock | None = None,
+    ) -> None:
         self.chunks = list(chunks)
         self.close_after = close_after  # updates until the remote side closes; None: never
         self.code = returncode
@@ -81,7 +99,9 @@ def jobs(count: int) -> list[Job]:
     return [connect_job(str(index), "10.244.1.2", 8080, "tcp") for index in range(count)]
 
 
-def executor_with(session: FakeExecSession, calls: list[tuple[str, ...]] | None = None, **kwargs: object) -> KubeExecutor:
+def executor_with(
+    session: FakeExecSession, calls: list[tuple[str, ...]] | None = None, **kwargs: object
+) -> KubeExecutor:
     def open_exec(namespace: str, pod: str, container: str, argv: Sequence[str]) -> FakeExecSession:
         if calls is not None:
             calls.append((namespace, pod, container, *argv))
@@ -105,7 +125,8 @@ def test_the_real_agent_finishes_although_stdin_is_never_closed() -> None:
     argv = probe_command(len(payload), agent_path=str(AGENT))
 
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     process.stdin.write(payload)
     process.stdin.flush()  # and never closed: like stdin over an exec stream that cannot send EOF
     try:
@@ -122,7 +143,9 @@ def test_the_real_agent_finishes_although_stdin_is_never_closed() -> None:
 
 def test_results_come_back_in_job_order_and_stdin_is_the_exact_batch() -> None:
     batch = jobs(3)
-    session = FakeExecSession([result_line("2"), result_line("0", "allowed"), result_line("1")], close_after=3)
+    session = FakeExecSession(
+        [result_line("2"), result_line("0", "allowed"), result_line("1")], close_after=3
+    )
     calls: list[tuple[str, ...]] = []
 
     results = executor_with(session, calls).run_batch("royal-bank/ledger", batch, deadline_s=30)
@@ -150,7 +173,9 @@ def test_a_batch_cut_at_its_deadline_keeps_what_was_reported_and_errors_the_rest
 def test_a_nonzero_exit_is_an_executor_error_with_stderr() -> None:
     session = FakeExecSession([], close_after=1, returncode=127, stderr="sh: python3: not found\n")
 
-    with pytest.raises(ExecutorError, match=r"x/a: the agent could not run \(exit 127\): sh: python3: not found"):
+    with pytest.raises(
+        ExecutorError, match=r"x/a: the agent could not run \(exit 127\): sh: python3: not found"
+    ):
         executor_with(session).run_batch("x/a", jobs(1), deadline_s=10)
 
 
@@ -164,7 +189,7 @@ def test_missing_result_lines_are_errors_not_denies() -> None:
 
 
 def test_output_that_is_not_the_agents_is_an_executor_error() -> None:
-    session = FakeExecSession(["Defaulted container \"agent\"\n"], close_after=2)
+    session = FakeExecSession(['Defaulted container "agent"\n'], close_after=2)
 
     with pytest.raises(ExecutorError, match="is not JSON"):
         executor_with(session).run_batch("x/a", jobs(1), deadline_s=10)
@@ -172,9 +197,11 @@ def test_output_that_is_not_the_agents_is_an_executor_error() -> None:
 
 def test_an_exec_that_cannot_start_is_an_executor_error() -> None:
     def refuse(namespace: str, pod: str, container: str, argv: Sequence[str]) -> FakeExecSession:
-        raise ConnectionRefusedError("pods \"a\" is forbidden")
+        raise ConnectionRefusedError('pods "a" is forbidden')
 
-    with pytest.raises(ExecutorError, match=r"x/a: exec could not start: ConnectionRefusedError: pods \"a\" is forbidden"):
+    with pytest.raises(
+        ExecutorError, match=r"x/a: exec could not start: ConnectionRefusedError: pods \"a\" is forbidden"
+    ):
         KubeExecutor(refuse).run_batch("x/a", jobs(1), deadline_s=10)  # type: ignore[arg-type]
 
 
@@ -222,12 +249,19 @@ def test_no_more_than_the_bound_of_execs_run_at_once() -> None:
         original_close(self)
 
     Slow.close = counting_close  # type: ignore[method-assign]
-    threads = [threading.Thread(target=executor.run_batch, args=(f"x/p{i}", jobs(1)), kwargs={"deadline_s": 10})
-               for i in range(6)]
+    threads = [
+        threading.Thread(target=executor.run_batch, args=(f"x/p{i}", jobs(1)), kwargs={"deadline_s": 10})
+        for i in range(6)
+    ]
     for thread in threads:
         thread.start()
     try:
-        wait_for("execs to fill every slot", lambda: Progress(running == bound, str(running)), timeout_s=10, interval_s=0.01)
+        wait_for(
+            "execs to fill every slot",
+            lambda: Progress(running == bound, str(running)),
+            timeout_s=10,
+            interval_s=0.01,
+        )
     finally:
         release.set()
     for thread in threads:

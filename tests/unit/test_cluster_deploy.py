@@ -1,0 +1,204 @@
+"""Deploying a layout on a live cluster: the control tier, policy documents as applied, node choice,
+state shared across workers, the end-of-run journals, and the live targets' refusals on this machine.
+
+The control tier's promise — it lets the control pod reach every pod and changes no other flow — is
+checked with the project's policy oracle over the reference policy set, Calico semantics as
+calico-semantics.md states them. That it holds in felix is only observed on a live cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from calico_conformance.cluster.deploy import (
+    Deployment,
+    control_key,
+    control_namespace,
+    control_tier_manifests,
+    control_workload,
+    read_policy_manifests,
+    worker_nodes,
+)
+from calico_conformance.cluster.finish import journal_inventories
+from calico_conformance.cluster.run_once import STATE_ROOT_ENV
+from calico_conformance.config import RunConfig
+from calico_conformance.layout import TenancyLayout, load_layout
+from calico_conformance.oracle.evaluate import Oracle
+from calico_conformance.oracle.loader import load_manifest_text, load_manifests
+from calico_conformance.oracle.model import Namespace, Pod
+from calico_conformance.probe.runner import ProbeEndpoint
+from calico_conformance.reachability import Flow
+from calico_conformance.workloads import layout_namespaces, layout_pods
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = "r1"
+
+
+@pytest.fixture(scope="module")
+def layout() -> TenancyLayout:
+    return load_layout(REPO / "policies" / "tenancy.yaml")
+
+
+def oracles(layout: TenancyLayout) -> tuple[Oracle, Oracle, list[Pod]]:
+    reference = load_manifests([REPO / "policies" / "reference"])
+    control_text = "\n---\n".join(json.dumps(m) for m in control_tier_manifests(RUN))
+    with_control = reference.merged(load_manifest_text(control_text, "control-tier"))
+    pods = list(layout_pods(layout, IPv4Network("10.244.0.0/16")))
+    control = control_workload(RUN, layout.canary_services)
+    control_labels = {
+        **control.labels.as_dict(),
+        "calico-conformance.io/role": "control",
+        "calico-conformance.io/run": RUN,
+    }
+    control_pod = Pod(control.name, control.namespace, IPv4Network("10.244.0.0/16")[250],
+                      labels=type(control.labels).of(control_labels))  # fmt: skip
+    namespaces = [*layout_namespaces(layout), Namespace(control_namespace(RUN), type(control.labels).of(
+        {"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
+    everyone = [*pods, control_pod]
+    before = Oracle(namespaces=namespaces, pods=everyone, resources=reference)
+    after = Oracle(namespaces=namespaces, pods=everyone, resources=with_control)
+    return before, after, pods
+
+
+def test_the_control_tier_changes_no_flow_between_layout_workloads(layout: TenancyLayout) -> None:
+    before, after, pods = oracles(layout)
+    services = {
+        (s.port, s.protocol) for w in layout.all_workloads for s in (*w.ports, *layout.canary_services)
+    }
+    changed = [
+        flow
+        for source in pods
+        for destination in pods
+        if source is not destination
+        for port, protocol in sorted(services)
+        for flow in [Flow(source.key, destination.key, port, protocol)]
+        if before.verdict_for(flow).allowed != after.verdict_for(flow).allowed
+    ]
+    assert changed == []
+
+
+def test_the_control_pod_reaches_every_layout_workload_on_every_port(layout: TenancyLayout) -> None:
+    before, after, pods = oracles(layout)
+    blocked_before = 0
+    for destination in pods:
+        for service in (*layout.workload(destination.key).ports, *layout.canary_services):
+            flow = Flow(control_key(RUN), destination.key, service.port, service.protocol)
+            assert after.verdict_for(flow).allowed, str(after.verdict_for(flow))
+            blocked_before += not before.verdict_for(flow).allowed
+    assert blocked_before > 0  # without the tier the default-deny policies would block the control
+
+
+def test_policy_documents_are_applied_tiers_first_as_projectcalico_v3(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: crd.projectcalico.org/v1\nkind: GlobalNetworkPolicy\nmetadata: {name: sec.x}\nspec: {tier: sec}\n"
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: d, namespace: x}\nspec: {podSelector: {}}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: sec}\nspec: {order: 1}\n"
+    )
+
+    manifests = read_policy_manifests([tmp_path])
+
+    assert [m["kind"] for m in manifests] == ["Tier", "GlobalNetworkPolicy", "NetworkPolicy"]
+    assert manifests[1]["apiVersion"] == "projectcalico.org/v3"  # never written to the internal CRDs
+    assert type(manifests[1]) is dict
+    assert type(manifests[1]["metadata"]) is dict
+
+
+def test_probes_go_to_workers_or_to_every_node_when_there_is_none() -> None:
+    nodes = [{"metadata": {"name": "cp", "labels": {"node-role.kubernetes.io/control-plane": ""}}},
+             {"metadata": {"name": "w2", "labels": {}}}, {"metadata": {"name": "w1"}}]  # fmt: skip
+    assert worker_nodes(nodes) == ["w1", "w2"]
+    assert worker_nodes(nodes[:1]) == ["cp"]
+
+
+def test_deployment_state_round_trips_through_json() -> None:
+    deployment = Deployment(
+        {"x/a": ProbeEndpoint("cc-x/a", "10.244.1.2", "w1")}, "c/control", {"y": "why"}, ""
+    )
+
+    assert Deployment.from_state(json.loads(json.dumps(deployment.to_state()))) == deployment
+
+
+def test_journals_of_every_worker_make_one_inventory_per_cluster(tmp_path: Path) -> None:
+    lines = [
+        {
+            "cluster": "finland",
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "name": "cc-r1-control",
+            "namespace": None,
+            "uid": "u1",
+        },
+        {"cluster": "germany", "apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "n", "uid": "u2"},
+        {
+            "cluster": "finland",
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "q",
+            "namespace": "cc-r1-control",
+            "uid": "u3",
+        },
+    ]
+    (tmp_path / "inventory-101.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines[:2]))
+    (tmp_path / "inventory-202.jsonl").write_text(json.dumps(lines[2]) + "\n\n")
+
+    inventories = journal_inventories(tmp_path, RUN)
+
+    assert sorted(inventories) == ["finland", "germany"]
+    assert [str(ref) for ref in inventories["finland"].created] == [
+        "Namespace cc-r1-control",
+        "Pod cc-r1-control/q",
+    ]
+    assert inventories["finland"].created[1].uid == "u3"
+
+
+def run_config(tmp_path: Path, target: str, version: str = "3.31") -> RunConfig:
+    return RunConfig(
+        target=target, clusters=("finland",), policies=REPO / "policies" / "reference",
+        layout=REPO / "policies" / "tenancy.yaml", kind_configs=REPO / "kind-configs", calico_version=version,
+        probe_timeout_s=1.0, converge_timeout_s=5.0, report_dir=tmp_path, contexts={"finland": "staging-fi"},
+        run_id=RUN,
+    )  # fmt: skip
+
+
+def test_the_kind_target_refuses_this_machine_before_creating_anything(
+    tmp_path: Path, layout: TenancyLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calico_conformance.cluster.targets import KindTarget
+    from calico_conformance.cluster.tools import missing_tools
+
+    monkeypatch.setenv(STATE_ROOT_ENV, str(tmp_path / "state"))
+    if not missing_tools(("kind",)):
+        pytest.skip("kind is installed here: the refusal is for machines without it")
+
+    with pytest.raises(pytest.UsageError) as refused:
+        KindTarget(run_config(tmp_path, "kind"), layout, load_manifests([REPO / "policies" / "reference"]))
+
+    message = str(refused.value)
+    assert "missing:" in message
+    assert "  kind: creates the clusters from kind-configs/; go install sigs.k8s.io/kind@" in message
+    assert message.endswith("to check a policy set without a cluster use --target=static")
+    assert not (tmp_path / "state").exists()  # nothing was created, not even the run's state directory
+
+
+def test_a_live_target_refuses_an_unpinned_calico_version(
+    tmp_path: Path, layout: TenancyLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calico_conformance.cluster.targets import KubeconfigTarget
+    from calico_conformance.cluster.tools import missing_tools
+
+    if missing_tools(("kubectl",)):
+        pytest.skip("kubectl is not installed here")
+    monkeypatch.setenv(STATE_ROOT_ENV, str(tmp_path / "state"))
+
+    with pytest.raises(pytest.UsageError, match=r"no pinned Calico release for --calico-version 3\.29"):
+        KubeconfigTarget(
+            run_config(tmp_path, "kubeconfig", "3.29"),
+            layout,
+            load_manifests([REPO / "policies" / "reference"]),
+        )
