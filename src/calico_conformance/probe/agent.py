@@ -259,6 +259,22 @@ def open_stream(probe: Probe, address: Any, protocol: int = socket.IPPROTO_TCP) 
     return sock
 
 
+def open_datagram(probe: Probe, address: Any, dont_fragment: bool = False) -> Any:
+    """A UDP socket connected to `address` (so an ICMP unreachable surfaces as an error on it), or the
+    result line that says why not. Connecting a UDP socket sends nothing: a failure here is local."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if dont_fragment:
+            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        sock.connect(address)
+    except OSError as exc:
+        sock.close()
+        return probe.result(
+            ERROR, "no route from this pod to %s:%d: %s" % (address[0], address[1], describe(exc))
+        )
+    return sock
+
+
 def probe_stream(job: Job, protocol: int) -> Result:
     probe = Probe(job)
     sock = open_stream(probe, (ipv4(job), port_of(job)), protocol)
@@ -284,8 +300,10 @@ def probe_udp(job: Job) -> Result:
     probe = Probe(job)
     address = (ipv4(job), port_of(job))
     nonce = os.urandom(8).hex()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)  # connected: an ICMP port unreachable surfaces as ECONNREFUSED
+    sock = open_datagram(probe, address)
+    if isinstance(sock, dict):
+        return sock
+    with sock:
         try:
             reply = exchange(probe, sock, udp_request(nonce), lambda data: echo_reply(data, nonce))
         except ExchangeFailed as failed:
@@ -561,9 +579,11 @@ def probe_dns(job: Job) -> Result:
 
     try:
         if transport == "udp":
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                sock.connect((server, port))
-                return answered(exchange(probe, sock, query, lambda data: dns_answer(data, query_id)))
+            datagrams = open_datagram(probe, (server, port))
+            if isinstance(datagrams, dict):
+                return dict(datagrams, **fields)
+            with datagrams:
+                return answered(exchange(probe, datagrams, query, lambda data: dns_answer(data, query_id)))
         sock_or_result = open_stream(probe, (server, port))
         if isinstance(sock_or_result, dict):
             return dict(sock_or_result, **dict(fields, outcome=sock_or_result["verdict"]))
@@ -623,9 +643,10 @@ def probe_mtu_sweep(job: Job) -> Result:
     and max_packet (IP packet sizes)."""
     probe = Probe(job)
     address, tries = (ipv4(job), port_of(job)), positive_int(job, "tries", 2)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)  # DF set, never fragment
-        sock.connect(address)
+    sock = open_datagram(probe, address, dont_fragment=True)  # DF set: the path may not fragment
+    if isinstance(sock, dict):
+        return sock
+    with sock:
         low = positive_int(job, "min_packet", 576)
         high = positive_int(job, "max_packet", sock.getsockopt(socket.IPPROTO_IP, IP_MTU))
         if not IP_UDP_HEADERS + 64 <= low <= high:
