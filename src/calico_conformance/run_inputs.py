@@ -3,7 +3,8 @@
 They are read when the first suite test is collected (its parameters come from the layout), never for
 `pytest tests/`. Every problem is a `LocatedError` (`file:line: why`) that the plugin turns into a
 `pytest.UsageError`, so a typo in a policy stops the run before any cluster is touched. Checks that tie
-the three together live here too: every tested cluster is registered and has network facts in the layout.
+the three together live here too: every tested cluster is registered and has network facts in the layout,
+and the oracle can judge the policy set for the layout's workloads.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from calico_conformance.config import RunConfig
 from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
+from calico_conformance.workloads import layout_namespaces, layout_pods
 
 
 @dataclass(frozen=True)
@@ -56,4 +59,13 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
     if not run.policies.exists():
         raise LocatedError(Location(str(run.policies)), "the policy set (--policies) does not exist")
     resources = load_manifests([run.policies], calico_version=run.calico_version)
-    return RunInputs(register, layout, resources, run.clusters or tuple(registered))
+    clusters = run.clusters or tuple(registered)
+    # What loads may still be unjudgeable (a policy in a tier with no Tier object): building the oracle
+    # once says so now, as a usage error, instead of erroring every test later.
+    Oracle(
+        namespaces=layout_namespaces(layout),
+        pods=layout_pods(layout, cluster_by_name(register, clusters[0]).pod_subnet),
+        resources=resources,
+        calico_version=run.calico_version,
+    )
+    return RunInputs(register, layout, resources, clusters)
