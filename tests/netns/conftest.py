@@ -8,6 +8,7 @@ does not matter. Without root, `ip` or `nft` every test here is skipped with tha
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -44,10 +45,19 @@ def lab() -> Iterator[NetnsLab]:
         for key in built.pods:
             if key not in NO_AGENT:
                 built.serve(key, tcp=SERVE_TCP, udp=SERVE_UDP, sctp=sctp)
-        dns = built.pods["kube-system/dns"]
-        built.start_dnsmasq(dns.key, domain=DNS_DOMAIN, records={DNS_RECORD: built.pods["tenant-a/web-2"].ip})
-        built.use_resolver("tenant-a/web-1", dns.ip)
         yield built
+
+
+@pytest.fixture(scope="session")
+def dns_server(lab: NetnsLab) -> str:
+    """dnsmasq in kube-system/dns (tenant-a/web-1's resolver): DNS_RECORD answers, the rest of DNS_DOMAIN
+    is NXDOMAIN. Returns its IP."""
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("the DNS tests need dnsmasq (Debian: apt-get install dnsmasq-base)")
+    dns = lab.pods["kube-system/dns"]
+    lab.start_dnsmasq(dns.key, domain=DNS_DOMAIN, records={DNS_RECORD: lab.pods["tenant-a/web-2"].ip})
+    lab.use_resolver("tenant-a/web-1", dns.ip)
+    return dns.ip
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from calico_conformance.probe.jobs import dns_job
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import NetnsLab
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("dns_server")]
 
 TRANSPORTS = ["udp", "tcp"]
 
