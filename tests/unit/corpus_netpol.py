@@ -1,7 +1,8 @@
 """The upstream Kubernetes netpol e2e cases, turned into oracle scenarios and expected truth tables.
 
-`tests/data/k8s-netpol-cases.yaml` transcribes the 48-case upstream suite (`test/e2e/network/netpol`):
-policies, the ordered `Expect*` ops that build each expected table, and the exceptions those ops produce.
+`tests/data/k8s-netpol-cases.yaml` transcribes the upstream suite (`test/e2e/network/netpol`): for each
+reachability case the policies, the ordered `Expect*` ops that build each expected table, and the
+exceptions those ops produce; plus the endPort API-validation case.
 This module is the harness that replays a case the way upstream does, but against the oracle instead of a
 cluster: it renders the `x`/`y`/`z` placeholders to real namespace names (as the e2e framework does),
 fills in `{podIP(...)}`-style placeholders, walks the steps (create policy, relabel a namespace, delete

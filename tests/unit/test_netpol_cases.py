@@ -35,7 +35,7 @@ from corpus_netpol import (
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifest_text
-from calico_conformance.oracle.model import Direction, PortRange
+from calico_conformance.oracle.model import PROTOCOL_NUMBERS, Direction, PortRange
 from calico_conformance.oracle.scenario import scenario_from_data
 from calico_conformance.reachability import (
     Expectation,
@@ -245,5 +245,6 @@ def test_endport_is_validated_as_the_api_server_does(
     (policy,) = resources.policies
     assert policy.types == frozenset({Direction.EGRESS})
     (rule,) = policy.egress
+    assert rule.protocol == PROTOCOL_NUMBERS["TCP"], "a KNP port without protocol is TCP"
     (port,) = check["egress"][0]["ports"]
     assert rule.destination.ports == (PortRange(port["port"], port["endPort"]),)
