@@ -15,7 +15,7 @@ Two knobs serve particular properties:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
@@ -75,7 +75,6 @@ class ClusterDraw:
     data: dict[str, Any]
     exempt_pods: tuple[str, ...] = ()
     namespaces_with_knps: tuple[str, ...] = ()
-    user_tiers: tuple[str, ...] = field(default=())
 
     def oracle(self) -> Oracle:
         return oracle_for(self.data)
@@ -305,7 +304,7 @@ def clusters(
         for index in range(draw(st.integers(0, max_policies))):
             resources.append(draw(calico_policies(index, namespaces, user_tiers, guard_exempt)))
     data = {"namespaces": namespace_data, "pods": pods, "resources": resources}
-    return ClusterDraw(data, tuple(exempt), tuple(sorted(set(knp_namespaces))), user_tiers)
+    return ClusterDraw(data, tuple(exempt), tuple(sorted(set(knp_namespaces))))
 
 
 def services() -> st.SearchStrategy[tuple[int | None, str]]:
