@@ -258,3 +258,10 @@ def test_pods_no_selector_tells_apart_share_one_group() -> None:
     assert not matrix.allowed("a/p2", "a/p0")
     assert not matrix.allowed("b/p1", "a/p0")
     assert matrix.allowed("a/p2", "b/p1")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2])
+def test_tiny_clusters_have_no_self_pairs(count: int) -> None:
+    pods = [PodModel(f"p{i}", "a", ipaddress.ip_address(f"10.0.0.{i + 1}")) for i in range(count)]
+    oracle = Oracle(namespaces=[Namespace("a")], pods=pods, resources=ResourceSet())
+    assert oracle.all_pairs(80, "TCP") == {(a.key, b.key): True for a in pods for b in pods if a != b}

@@ -88,9 +88,11 @@ class PairMatrix:
         cyclic garbage collector, whose full passes over an ever larger heap cost more than building the
         dict and can find nothing to free (the tuples hold only strings), so it is paused meanwhile.
         """
+        result: dict[tuple[str, str], bool] = {}
+        if not self.pods:
+            return result
         keys = [pod.key for pod in self.pods]
         values = self._values_by_class()
-        result: dict[tuple[str, str], bool] = {}
         collecting = gc.isenabled()
         gc.disable()
         try:
