@@ -154,6 +154,10 @@ def test_unreadable_batch_exits_2_with_the_reason(text: str, why: str) -> None:
         ({"id": "a", "kind": "connect", "protocol": "quic", "ip": "10.0.0.1", "port": 1}, "protocol must be"),
         ({"id": "a", "kind": "connect", "protocol": "tcp", "ip": "10.0.0.1", "port": 70000}, "port must be"),
         ({"id": "a", "kind": "icmp", "ip": "10.0.0.1", "timeout_s": 0}, "timeout_s must be a number > 0"),
+        (
+            {"id": "a", "kind": "icmp", "ip": "10.1"},
+            "ip must be an IPv4 address",
+        ),  # inet_aton would say 10.0.0.1
         ({"id": "a", "kind": "mtu", "check": "guess"}, "check must be interface, sweep or bulk"),
         ({"id": "a", "kind": "dns", "name": "x.test", "transport": "quic"}, "transport must be udp or tcp"),
     ],

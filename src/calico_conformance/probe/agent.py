@@ -4,7 +4,7 @@
 Why it is built this way: it reaches probe pods through a ConfigMap mount and runs with whatever `python3`
 the image has (`nicolaka/netshoot`), and on this machine it runs inside lab network namespaces. The same
 file and the same job JSON go through `KubeExecutor` (exec stream) and `NetnsExecutor` (`ip netns exec`),
-so what the netns dataplane tests prove is what runs in pods. It is deliberately one module of ~600 lines
+so what the netns dataplane tests prove is what runs in pods. It is deliberately one module of ~1000 lines
 (the only exception to the project's module size), because a ConfigMap carries one file.
 
     python3 agent.py serve --identity '{"pod":"web-1","namespace":"tenant-a","node":"node-1"}' \\
@@ -49,7 +49,10 @@ probe
                 by the server before the deadline).
       dropped   nothing came back before the timeout (or a local firewall refused the send: EPERM).
       rejected  TCP RST or an ICMP destination unreachable (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH).
-      error     the probe itself could not run (bad job, unsupported protocol, no resolver, ...).
+                Kernels rate-limit ICMP errors (per destination: a burst of 6, then 1/s), so a UDP or
+                ICMP refusal beyond that limit arrives as silence and is reported `dropped`.
+      error     the probe itself could not run (bad job, unsupported protocol, no resolver, no route
+                from this pod, an ICMP time exceeded, ...).
     Extra fields by kind:
       dns             outcome ("answer"|"nodata"|"nxdomain"|"servfail"|"rcode-<NAME>"|"dropped"|"rejected"|
                       "error"), rcode (e.g. "NOERROR", or null), addresses (A records), server ("ip:port").
@@ -178,7 +181,7 @@ def positive_int(job: Job, field: str, default: Optional[int] = None) -> int:
 def ipv4(job: Job, field: str = "ip") -> str:
     value = job.get(field)
     try:
-        socket.inet_aton(value)  # type: ignore[arg-type]
+        socket.inet_pton(socket.AF_INET, value)  # type: ignore[arg-type]  # dotted quad only, unlike inet_aton
     except (OSError, TypeError):
         raise JobError("%s must be an IPv4 address, got %r" % (field, value)) from None
     return str(value)
@@ -422,6 +425,8 @@ def probe_icmp(job: Job) -> Result:
                 kind, code = answer
                 if kind == 0:
                     return probe.result(ALLOWED, "echo reply from " + sender[0])
+                if kind == 11:  # a routing loop or a TTL too small: no statement about policy
+                    return probe.result(ERROR, "ICMP time exceeded from %s" % sender[0])
                 return probe.result(REJECTED, "ICMP type %d code %d from %s" % (kind, code, sender[0]))
     return probe.silence("echo reply")
 
@@ -528,7 +533,7 @@ def resolv_conf_nameserver(path: str = "/etc/resolv.conf") -> Optional[str]:
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "nameserver":
             try:
-                socket.inet_aton(parts[1])
+                socket.inet_pton(socket.AF_INET, parts[1])
             except OSError:
                 continue  # an IPv6 resolver: this agent probes IPv4
             return parts[1]
