@@ -1,14 +1,14 @@
 """Fixtures of the reporting plugin: `record_case` for the suites, `report_run_context` for Allure.
 
 The collector registers this module as a plugin, so every test can ask for `record_case`. A suite calls
-it once per checked flow, or once per matrix with `record_case.comparison(cluster, comparison)`:
+it once per checked flow, or once per compared matrix (what `fixtures/reachability.py`'s
+`must_match_requirement` does before it asserts):
 
-    def test_royal_bank_isolation(cluster, expected_reachability, probe_matrix, record_case):
-        comparison = compare(expected_reachability, probe_matrix)
-        record_case.comparison(cluster, comparison)
-        assert_reachability(comparison)   # the suite's own assertion, with the diff and reproduce command
+    comparison = compare(expected, target.observe(cluster, expected))
+    record_case.comparison(cluster, comparison)
+    ...  # then fail with the matrices and a reproduce command unless comparison.ok
 
-    record_case(cluster, flow, expected, observed, deciding)   # one flow
+    record_case(cluster, flow, expected, observed, deciding)   # a single flow
 
 Each case becomes JUnit properties of the test, a row of the ConformanceReport, and part of the
 expected / observed / diff matrices attached to Allure. A test that records a wrong case and then passes
