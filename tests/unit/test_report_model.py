@@ -153,6 +153,7 @@ def test_written_report_is_valid_yaml_of_the_schema(tmp_path: Path) -> None:
         ConformanceReport(FINGERPRINT, "2026-01-01T00:00:00Z", 1, _results()), tmp_path / "r.yaml"
     )
     text = path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o644  # an artifact CI and colleagues read
     assert "SCHEMA PROBLEM" not in text
     data = read_report(path)
     assert data["schemaVersion"] == 1

@@ -57,5 +57,6 @@ def write_report(report: ConformanceReport, path: Path) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is an artifact others read
     os.replace(temporary, path)
     return path
