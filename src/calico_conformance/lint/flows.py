@@ -22,6 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from calico_conformance.lint.applicable import (
+    ApplicableTier,
+    PoliciesByNamespace,
+    RuleEntry,
+    TransportClasses,
+    TransportPlan,
+    applicable_tiers,
+)
 from calico_conformance.lint.inventory import Inventory
 from calico_conformance.oracle.endpoints import AddressView
 from calico_conformance.oracle.errors import Location
@@ -136,21 +144,40 @@ class FlowTable:
         self.peers = inventory.peers
         self.every_peer = (1 << len(self.peers)) - 1
         self.records: dict[int, RuleRecord] = {}  # by id() of the CompiledRule
-        self._peer_masks: dict[tuple[object, Transport], int] = {}
+        self._matcher_ids: dict[int, int] = {}  # id() of an EntityMatcher -> one id per distinct cache_key
+        self._matcher_keys: dict[tuple[object, ...], int] = {}
+        self._peer_masks: dict[tuple[int, Transport | None], int] = {}
         self._tricky = self._pods_that_defeat_namespace_shortcuts()
-        self.walks: dict[tuple[Direction, int, Transport], Walk] = {}
+        self._namespace_masks: dict[str, int] = {}
+        for index, peer in enumerate(self.peers):
+            if peer.pod is not None:
+                self._namespace_masks[peer.pod.namespace] = (
+                    self._namespace_masks.get(peer.pod.namespace, 0) | 1 << index
+                )
+        container_ports = frozenset(port.port for pod in inventory.pods for port in pod.ports)
+        policies = PoliciesByNamespace(inventory.oracle)
+        plan = TransportPlan(inventory.transports, container_ports)
+        self.classes: dict[tuple[Direction, int], TransportClasses] = {}
+        self.walks: dict[tuple[Direction, int, Transport], Walk] = {}  # walked transports only
         for direction in Direction:
             for owner, peer in enumerate(self.peers):
                 if peer.pod is None:
                     continue
-                for transport in inventory.transports:
-                    self.walks[(direction, owner, transport)] = self._walk(direction, owner, transport)
+                tiers = applicable_tiers(policies.applicable(peer.pod, direction), direction)
+                classes = self.classes[(direction, owner)] = TransportClasses(plan, tiers)
+                for transport in classes.weights:
+                    self.walks[(direction, owner, transport)] = self._walk(tiers, direction, owner, transport)
 
     def walk(self, direction: Direction, owner: int, transport: Transport) -> Walk:
-        return self.walks[(direction, owner, transport)]
+        walked = self.classes[(direction, owner)].representative(transport)
+        return self.walks[(direction, owner, walked)]
 
     def outcome(self, direction: Direction, owner: int, transport: Transport, peer: int) -> Outcome:
-        return self.walks[(direction, owner, transport)].outcome(peer)
+        return self.walk(direction, owner, transport).outcome(peer)
+
+    def weight(self, direction: Direction, owner: int, transport: Transport) -> int:
+        """How many transports of the sample the walked `transport` stands for."""
+        return self.classes[(direction, owner)].weights[transport]
 
     def bits(self, mask: int) -> Iterator[int]:
         """The peer indices set in `mask`, lowest first."""
@@ -184,14 +211,24 @@ class FlowTable:
             wanted = scope.namespace_selector.matcher
             allowed = {name for name, facts in namespaces.items() if wanted(facts.labels)}
         mask = self._tricky
-        for index, peer in enumerate(self.peers):
-            if peer.pod is not None and peer.pod.namespace in allowed:
-                mask |= 1 << index
+        for name in allowed:
+            mask |= self._namespace_masks.get(name, 0)
         return mask
+
+    def _matcher_id(self, matcher: EntityMatcher) -> int:
+        """One small id per distinct `cache_key` (equal keys match exactly the same addresses)."""
+        found = self._matcher_ids.get(id(matcher))
+        if found is None:
+            found = self._matcher_keys.setdefault(matcher.cache_key, len(self._matcher_keys))
+            self._matcher_ids[id(matcher)] = found
+        return found
 
     def _peer_mask(self, matcher: EntityMatcher, transport: Transport) -> int:
         """The peers whose side of the flow `matcher` accepts; cached per matcher identity and transport."""
-        key = (matcher.cache_key, transport)
+        # A side that is a source, or a destination without ports, reads nothing of the transport.
+        entity = matcher.entity
+        reads_transport = matcher.role == "destination" and bool(entity.ports or entity.not_ports)
+        key = (self._matcher_id(matcher), transport if reads_transport else None)
         cached = self._peer_masks.get(key)
         if cached is not None:
             return cached
@@ -206,31 +243,24 @@ class FlowTable:
         self._peer_masks[key] = mask
         return mask
 
-    def _rule_mask(
-        self, rule: CompiledRule, direction: Direction, owner: AddressView, transport: Transport
-    ) -> int:
-        if not rule.matches_transport(transport):
+    def _rule_mask(self, entry: RuleEntry, owner: AddressView, transport: Transport) -> int:
+        if not entry.admits(transport) or not entry.rule.matches_transport(transport):
             return 0
-        own, other = (
-            (rule.source, rule.destination)
-            if direction is Direction.EGRESS
-            else (rule.destination, rule.source)
-        )
-        if not own.matches(owner, transport):
+        if not entry.own.matches(owner, transport):
             return 0
-        return self._peer_mask(other, transport)
+        return self._peer_mask(entry.other, transport)
 
     # --- the pipeline -----------------------------------------------------------------------------
 
-    def _walk(self, direction: Direction, owner: int, transport: Transport) -> Walk:
-        pod = self.peers[owner].pod
-        assert pod is not None
+    def _walk(
+        self, tiers: tuple[ApplicableTier, ...], direction: Direction, owner: int, transport: Transport
+    ) -> Walk:
         view = self.peers[owner].view
         everyone = self.every_peer & ~(1 << owner)  # a pod talking to itself never leaves its namespace
         locals_: list[TierLocal] = []
-        for tier, policies in self.inventory.oracle.applicable(pod, direction):
-            hits, undecided = self._tier_local(tier, policies, direction, owner, view, transport, everyone)
-            locals_.append((tier, policies, hits, undecided))
+        for applicable in tiers:
+            hits, undecided = self._tier_local(applicable, direction, owner, view, transport, everyone)
+            locals_.append((applicable.tier, applicable.policies, hits, undecided))
         walk = Walk()
         pending, passes = everyone, []
         for position, (tier, policies, hits, undecided) in enumerate(locals_):
@@ -266,8 +296,7 @@ class FlowTable:
 
     def _tier_local(
         self,
-        tier: CompiledTier,
-        policies: tuple[CompiledPolicy, ...],
+        applicable: ApplicableTier,
         direction: Direction,
         owner: int,
         view: AddressView,
@@ -277,34 +306,32 @@ class FlowTable:
         """First matching rule per peer within one tier, recording what each rule did on the way."""
         undecided = everyone
         hits: Hits = []
-        for policy in policies:
-            for rule in policy.rules(direction):
-                if rule.action == "Log":
-                    continue  # felix logs and carries on: a Log rule decides nothing
-                record = self.records.get(id(rule))
-                if record is None:
-                    record = self.records[id(rule)] = RuleRecord(policy, rule, direction)
-                if not undecided and (record.decided or record.shadowed_by is not None):
-                    continue  # nothing left to decide here, and nothing new to learn about this rule
-                mask = self._rule_mask(rule, direction, view, transport) & everyone
-                if not mask:
-                    continue
-                record.matched = True
-                hit = mask & undecided
-                if hit:
-                    record.decided = True
-                    hits.append((policy, rule, hit))
-                    undecided &= ~hit
-                taken = mask & ~hit
-                if taken and record.shadowed_by is None:
-                    record.shadowed_by = _first_taker(hits, taken, owner, transport)
+        records = self.records
+        for entry in applicable.entries:
+            if not entry.admits(transport):
+                continue  # cannot match this transport: nothing to decide, nothing to learn
+            rule = entry.rule
+            record = records.get(id(rule))
+            if record is None:
+                record = records[id(rule)] = RuleRecord(entry.policy, rule, direction)
+            if not undecided and (record.decided or record.shadowed_by is not None):
+                continue  # nothing left to decide here, and nothing new to learn about this rule
+            mask = self._rule_mask(entry, view, transport) & everyone
+            if not mask:
+                continue
+            record.matched = True
+            hit = mask & undecided
+            if hit:
+                record.decided = True
+                hits.append((entry.policy, rule, hit))
+                undecided &= ~hit
+            taken = mask & ~hit
+            if taken and record.shadowed_by is None:
+                record.shadowed_by = _first_taker(hits, taken, owner, transport)
         return hits, undecided
 
     def _lower_allows(
-        self,
-        denying: CompiledTier,
-        denied: Outcome,
-        lower: list[TierLocal],
+        self, denying: CompiledTier, denied: Outcome, lower: list[TierLocal]
     ) -> Iterator[LowerTierAllow]:
         """What the tiers after a denying tier would have allowed by a rule, had that tier passed."""
         pending = denied.mask

@@ -22,7 +22,8 @@ from calico_conformance.oracle.endpoints import LabelMap
 from calico_conformance.oracle.errors import Location
 from calico_conformance.oracle.model import Direction, EntityRule, Policy
 from calico_conformance.oracle.rules import CompiledPolicy, EntityMatcher
-from calico_conformance.oracle.selector import Selector
+from calico_conformance.oracle.scoping import Scope
+from calico_conformance.oracle.selector import NAMESPACE_PREFIX, Selector
 
 CONVENTION_LABEL = "name"
 NAMESPACE_NAME_LABELS = ("kubernetes.io/metadata.name", "projectcalico.org/name")
@@ -71,8 +72,30 @@ class _Inventory:
         index = context.oracle.endpoints
         self.namespaces = {name: facts.labels for name, facts in index.namespaces.items()}
         self.pods: tuple[LabelMap, ...] = tuple(index.pod_labels.values())
-        self.objects: tuple[LabelMap, ...] = self.pods + index.network_set_labels
         self.namespace_names = sorted(self.namespaces)
+        # A selector scoped to a namespace can only match that namespace's pods (the namespace pseudo-label
+        # always wins, endpoints.py), except a pod whose own `pcns.` labels stand in for the namespace's.
+        self.sets = index.network_set_labels
+        self.pods_in: dict[str, list[LabelMap]] = {}
+        self.anywhere: list[LabelMap] = []  # pods that carry their own pcns. labels
+        for key, labels in index.pod_labels.items():
+            pod = index.pods[key]
+            if any(label.startswith(NAMESPACE_PREFIX) for label in pod.labels):
+                self.anywhere.append(labels)
+            else:
+                self.pods_in.setdefault(pod.namespace, []).append(labels)
+
+    def candidates(self, scope: Scope, *, network_sets: bool) -> list[LabelMap]:
+        """The pods `scope` could match (all, or those of the namespaces it is scoped to), and the
+        network sets when asked for."""
+        if scope.namespace is not None:
+            found = list(self.pods_in.get(scope.namespace, []))
+        elif scope.namespace_selector is not None:
+            wanted = scope.namespace_selector.matcher
+            found = [m for name, maps in self.pods_in.items() if wanted(self.namespaces[name]) for m in maps]
+        else:
+            found = [m for maps in self.pods_in.values() for m in maps]
+        return found + self.anywhere + (list(self.sets) if network_sets else [])
 
     def namespace_text(self) -> str:
         return f"no namespace of the layout ({_listing(self.namespace_names)})"
@@ -91,7 +114,7 @@ def _policy_finding(compiled: CompiledPolicy, inventory: _Inventory) -> Finding 
             f"{policy.display_name} spec.namespaceSelector `{policy.namespace_selector.source}` matches"
             f" {inventory.namespace_text()}, so the policy applies to no pod",
         )
-    if any(scope.selector.matcher(labels) for labels in inventory.pods):
+    if any(scope.selector.matcher(labels) for labels in inventory.candidates(scope, network_sets=False)):
         return None
     if policy.namespace is not None and policy.namespace not in inventory.namespaces:
         why = f"its namespace {policy.namespace} is not in the layout ({_listing(inventory.namespace_names)})"
@@ -121,7 +144,7 @@ def _entity_finding(
             f"{where}.namespaceSelector `{entity.namespace_selector.source}` matches"
             f" {inventory.namespace_text()}, so the rule matches no traffic",
         )
-    if any(scope.selector.matcher(labels) for labels in inventory.objects):
+    if any(scope.selector.matcher(labels) for labels in inventory.candidates(scope, network_sets=True)):
         return None
     return Finding(
         "selector-matches-nothing",

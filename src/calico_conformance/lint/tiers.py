@@ -65,7 +65,7 @@ def tier_denies_lower_tiers_findings(context: LintContext) -> Iterator[Finding]:
     examples: dict[str, _Example] = {}
     for (direction, owner, transport), walk in table.walks.items():
         for allow in walk.lower_allows:
-            count = bin(allow.allowed_by.mask).count("1")
+            count = bin(allow.allowed_by.mask).count("1") * table.weight(direction, owner, transport)
             example = examples.get(allow.tier.name)
             # Show a flow that reaches someone: to an outside address or a port the destination listens on.
             peer = next(
