@@ -18,7 +18,7 @@ Everything here needs a cluster and is exercised only by live runs (README, "Wha
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -171,6 +171,12 @@ class KubeconfigTarget(LiveTarget):
     name = "kubeconfig"
     tools = KUBECONFIG_TOOLS
 
+    def __init__(self, run: RunConfig, layout: TenancyLayout, resources: ResourceSet) -> None:
+        super().__init__(run, layout, resources)
+        problem = missing_contexts(run.contexts.values())
+        if problem:
+            raise pytest.UsageError(problem)
+
     @property
     def allows_cluster_scoped(self) -> bool:  # type: ignore[override]
         return self.run.allow_cluster_scoped
@@ -249,3 +255,19 @@ class KubeconfigTarget(LiveTarget):
         return Deployment(
             {k: v for k, v in endpoints.items() if k != control_key(run_id)}, None, unprobed, reason
         )
+
+
+def missing_contexts(wanted: Iterable[str]) -> str | None:
+    """Why some `--context` is not in the kubeconfig ($KUBECONFIG or ~/.kube/config), or None. Read-only."""
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        contexts, _ = k8s_config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError) as error:
+        return f"--target=kubeconfig cannot read a kubeconfig ($KUBECONFIG or ~/.kube/config): {error}"
+    known = sorted(context["name"] for context in contexts or ())
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        return f"--context names {', '.join(unknown)}, not in the kubeconfig; its contexts: {', '.join(known) or 'none'}"
+    return None
