@@ -208,6 +208,7 @@ def test_grouped_all_pairs_equals_the_per_pair_verdict(seed: int) -> None:
         wrong = {pair: value for pair, value in fast.items() if slow[pair] != value}
         assert fast.keys() == slow.keys()
         assert not wrong, f"seed {seed}, {port}/{protocol}: fast path differs on {sorted(wrong)[:5]}"
+        assert oracle.pair_matrix(port, protocol).allowed_count() == sum(slow.values())
 
 
 def test_the_random_clusters_are_neither_all_allowed_nor_all_denied() -> None:

@@ -28,7 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 
 from calico_conformance.oracle.endpoints import AddressView, EndpointIndex, LabelMap
@@ -70,6 +70,19 @@ class PairMatrix:
     def allowed(self, source: str, destination: str) -> bool:
         row = self.allowed_rows[self.class_of[self._position[source]]]
         return bool(row >> self.class_of[self._position[destination]] & 1)
+
+    def allowed_count(self) -> int:
+        """How many ordered pairs of distinct pods are allowed, counted per class pair."""
+        sizes = [0] * self.classes
+        for cls in self.class_of:
+            sizes[cls] += 1
+        total = 0
+        for source, size in enumerate(sizes):
+            bits = format(self.allowed_rows[source], f"0{self.classes}b")[::-1]
+            reachable = sum(compress(sizes, map(_BIT.__getitem__, bits)))
+            # a pod of a class that may reach its own class does not count itself
+            total += size * (reachable - (1 if bits[source] == "1" else 0))
+        return total
 
     def _values_by_class(self) -> dict[int, tuple[bool, ...]]:
         """Per source class, the allowed flag of every destination pod in pod order (C-speed gathers)."""
