@@ -202,3 +202,29 @@ def test_a_live_target_refuses_an_unpinned_calico_version(
             layout,
             load_manifests([REPO / "policies" / "reference"]),
         )
+
+
+def test_the_reference_policy_set_passes_the_schemas_of_the_default_release() -> None:
+    from calico_conformance.cluster.deploy import policy_schema_problems
+
+    assert policy_schema_problems(REPO / "policies" / "reference", "3.31") == []
+
+
+def test_a_tiered_policy_set_on_a_release_without_tiers_is_one_clear_refusal() -> None:
+    from calico_conformance.cluster.deploy import policy_schema_problems
+
+    (problem,) = policy_schema_problems(REPO / "policies" / "reference", "3.27")
+    assert "uses tiers (" in problem
+    assert "which Calico v3.27.5 does not have (tiers arrived in 3.29)" in problem
+
+
+def test_schema_problems_name_the_document(tmp_path: Path) -> None:
+    from calico_conformance.cluster.deploy import policy_schema_problems
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\n"
+        "spec: {selector: all(), ingress: [{source: {}}]}\n"
+    )
+    assert policy_schema_problems(tmp_path, "3.31") == [
+        f"{tmp_path}: NetworkPolicy p: spec.ingress[0]: 'action' is a required property"
+    ]

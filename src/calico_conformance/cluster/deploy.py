@@ -139,10 +139,20 @@ def read_policy_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 def policy_schema_problems(policies: Path, calico_version: str) -> list[str]:
     """`<dir>: <kind> <name>: <error>` for every policy document the schemas refuse."""
+    from calico_conformance.cluster.releases import release_for
     from calico_conformance.cluster.schemas import validate_manifest
 
+    manifests = read_policy_manifests([policies])
+    release = release_for(calico_version)
+    tiers = [str(m.get("metadata", {}).get("name")) for m in manifests if m.get("kind") == "Tier"]
+    if tiers and release.minor < (3, 29):
+        return [
+            f"{policies}: the policy set uses tiers ({', '.join(tiers)}), which Calico {release.tag} does not have "
+            f"(tiers arrived in 3.29): install a tiered release (--calico-version 3.31) or test a policy set "
+            f"without tiers"
+        ]
     problems = []
-    for manifest in read_policy_manifests([policies]):
+    for manifest in manifests:
         for error in validate_manifest(manifest, calico_version=calico_version):
             problems.append(
                 f"{policies}: {manifest.get('kind')} {manifest.get('metadata', {}).get('name')}: {error}"
