@@ -4,6 +4,8 @@ The runbook applies `default-deny-all` to every namespace the moment it is creat
 declare what they accept and originate. Each case is one namespace's sentinel workload, a probe that no
 exception names: it must neither send to nor receive from any other workload (its own namespace included)
 nor reach outside the cluster, except where the layout allows it (its namespace's DNS, an exception).
+The exceptions outside royal-bank's (e.g. kube-dns forwarding upstream) are proven exact here too: each
+opens its own ports towards its own destination and nothing next to them.
 """
 
 from __future__ import annotations
@@ -25,4 +27,14 @@ def test_default_deny(
     """The namespace's sentinel can neither send nor receive, apart from the layout's exceptions."""
     expected = requirement_matrix(tenancy_layout, case.flows)
     assert any(not expected[flow].allowed for flow in expected), f"{case.id}: nothing here is required denied"
+    must_match_requirement(case, expected)
+
+
+@pytest.mark.cases("other-exceptions")
+def test_exception_is_the_only_door(
+    case: ReachabilityCase, tenancy_layout: TenancyLayout, must_match_requirement: MustMatchRequirement
+) -> None:
+    """A layout exception opens exactly its destination and ports, nothing near them."""
+    expected = requirement_matrix(tenancy_layout, case.flows)
+    assert any(expected[flow].allowed for flow in expected), f"{case.id}: the exception itself is never probed"
     must_match_requirement(case, expected)

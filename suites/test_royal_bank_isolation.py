@@ -26,7 +26,7 @@ def test_royal_bank_isolation(case: ReachabilityCase, must_match_requirement: Mu
     must_match_requirement(case, denied_matrix(case.flows, ISOLATION_PROMISE))
 
 
-@pytest.mark.cases("exceptions")
+@pytest.mark.cases("royal-bank-exceptions")
 def test_exception_is_exact(
     case: ReachabilityCase, tenancy_layout: TenancyLayout, must_match_requirement: MustMatchRequirement
 ) -> None:

@@ -40,6 +40,13 @@ class ReachabilityCase:
         return self.id
 
 
+@dataclass(frozen=True)
+class ExceptionCase(ReachabilityCase):
+    """A case proving one layout exception exact."""
+
+    exception: AllowedFlow
+
+
 def requirement_matrix(layout: TenancyLayout, flows: Iterable[Flow]) -> ExpectedMatrix:
     """What the layout requires of each flow: allowed only by an exception or the DNS requirement."""
     return ExpectedMatrix.from_function(flows, lambda flow: Expectation(*layout.requirement(flow)))
@@ -100,24 +107,46 @@ def isolation_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reac
     return cases
 
 
-def exception_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
-    """Each in-cluster exception's sources against every workload of its destination namespace."""
-    cases = []
+def royal_bank_exception_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """The exceptions royal-bank's agreement grants (their source is royal-bank)."""
+    return [case for case in exception_cases(layout, clusters) if case.exception.source.namespace == ROYAL_BANK]
+
+
+def other_exception_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Every other exception: the remaining doors in the other namespaces' default deny."""
+    return [case for case in exception_cases(layout, clusters) if case.exception.source.namespace != ROYAL_BANK]
+
+
+def exception_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ExceptionCase]:
+    """Each exception's sources against everything near its destination, on its ports and the rest.
+
+    For an in-cluster destination: every workload of the destination namespace, on every port they
+    declare. For `outside`: the outside addresses, and the outsider's sentinel (an in-cluster receiver
+    that accepts everything), which an exception to the outside must not open.
+    """
+    cases: list[ExceptionCase] = []
     for cluster, exception in product(clusters, layout.exceptions):
+        sources = [w.key for w in layout.all_workloads if exception.source.covers(w.key, layout)]
         destination = _destination_namespace(layout, exception)
-        if destination is None:
-            continue  # an exception to "outside" has no namespace to prove exactness in
-        sources = [w for w in layout.workloads if exception.source.covers(w.key, layout)]
-        services = sorted(set(_services(layout, destination.workloads)) | set(exception.services))
+        if destination is not None:
+            destinations = _keys(destination.workloads)
+            services = sorted(set(_services(layout, destination.workloads)) | set(exception.services))
+            rest = f"nothing else in {destination.name}"
+        else:
+            receivers = layout.outsider.workloads if layout.outsider else ()
+            destinations = [str(address) for address in layout.outside_addresses] + _keys(receivers)
+            services = sorted(set(exception.services) | set(layout.canary_services))
+            rest = "no other port, and no pod"
         cases.append(
-            ReachabilityCase(
+            ExceptionCase(
                 id=f"{cluster}-{exception.name}",
                 cluster=cluster,
-                flows=flows_between(_keys(sources), _keys(destination.workloads), services),
+                flows=flows_between(sources, destinations, services),
                 summary=(
                     f"exception {exception.name} opens {exception.destination} on "
-                    f"{', '.join(map(str, exception.services))} and nothing else in {destination.name}"
+                    f"{', '.join(map(str, exception.services))} and {rest}"
                 ),
+                exception=exception,
             )
         )
     return cases
@@ -245,7 +274,8 @@ CaseBuilder = Callable[[TenancyLayout, Sequence[str]], Sequence[Case]]
 # the cases of this builder, ids included.
 CASE_BUILDERS: Mapping[str, CaseBuilder] = {
     "royal-bank-isolation": isolation_cases,
-    "exceptions": exception_cases,
+    "royal-bank-exceptions": royal_bank_exception_cases,
+    "other-exceptions": other_exception_cases,
     "default-deny": default_deny_cases,
     "dns-reach": dns_reach_cases,
     "dns-other-servers": other_dns_cases,

@@ -134,8 +134,7 @@ def test_isolation_cases_cover_every_service_both_ways(layout: TenancyLayout) ->
 
 
 def test_the_exception_case_probes_the_closed_port_of_its_destination(layout: TenancyLayout) -> None:
-    (case,) = exception_cases(layout, ["finland"])  # the kube-dns upstream exception goes outside: no case
-    assert case.id == "finland-royal-bank-logging"
+    case = next(case for case in exception_cases(layout, ["finland"]) if case.id == "finland-royal-bank-logging")
     expected = requirement_matrix(layout, case.flows)
     allowed = {flow for flow in expected if expected[flow].allowed}
     assert allowed == {
@@ -143,6 +142,15 @@ def test_the_exception_case_probes_the_closed_port_of_its_destination(layout: Te
         Flow("royal-bank/ledger", "platform/log-collector", 5044, "TCP"),
     }
     assert Flow("royal-bank/ledger", "platform/log-collector", 9200, "TCP") in expected
+
+
+def test_an_exception_to_the_outside_opens_no_pod_and_no_other_port(layout: TenancyLayout) -> None:
+    case = next(case for case in exception_cases(layout, ["finland"]) if case.id == "finland-kube-dns-upstream")
+    expected = requirement_matrix(layout, case.flows)
+    assert expected[Flow("kube-system/kube-dns", "192.0.2.10", 53, "UDP")].allowed
+    assert expected[Flow("kube-system/kube-dns", "192.0.2.10", 6443, "TCP")].allowed
+    assert not expected[Flow("kube-system/kube-dns", "192.0.2.10", 9999, "TCP")].allowed
+    assert not expected[Flow("kube-system/kube-dns", "conformance-outsider/sentinel", 53, "UDP")].allowed
 
 
 def test_default_deny_probes_against_the_unrestricted_outsider(layout: TenancyLayout) -> None:
