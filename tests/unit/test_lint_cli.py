@@ -131,3 +131,21 @@ def test_sarif_carries_the_notes_as_notifications(capsys: pytest.CaptureFixture[
     [invocation] = json.loads(out)["runs"][0]["invocations"]
     [notification] = invocation["toolExecutionNotifications"]
     assert "no --layout given" in notification["message"]["text"]
+
+
+def test_the_layout_inside_the_policy_directory_is_not_linted_as_a_manifest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(capsys, str(ROOT / "policies"), "--layout", TENANCY, "--fail-on", "info")
+    assert status == 0
+    assert out.splitlines()[-1] == "0 findings (0 error, 0 warning, 0 info)"
+
+
+def test_a_layout_met_without_layout_is_named_in_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, str(ROOT / "policies"), "--fail-on", "info")
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert status == 0
+    assert notes[0] == (
+        f"note: {TENANCY}: a tenancy layout, not a manifest; it was not linted (pass it as --layout to run"
+        " the inventory-based checks against it)"
+    )

@@ -12,9 +12,11 @@ once per pod, direction and transport, over all peers at once as bit masks:
 * per tier, the first matching non-Log rule decides a peer (the tier-local decision); the rule "decided"
   when it was first for some peer, and was "shadowed at" a peer an earlier rule had taken;
 * tiers compose exactly as `Oracle._decide` composes them: Allow and Deny are final, Pass and a Pass
-  default go on, an unmatched peer of a Deny-default tier is denied by the end of the tier.
+  default go on, an unmatched peer of a Deny-default tier is denied by the end of the tier;
+* transports no applicable rule tells apart share one walk, and policies of other namespaces are never
+  tested against a pod (`applicable.py` says why both are exact, not approximations).
 
-The unit tests check the table against `Oracle.verdict` on every flow of the reference set.
+The unit tests check the table against `Oracle.verdict` on every flow of several policy sets.
 """
 
 from __future__ import annotations
@@ -64,9 +66,8 @@ class Outcome:
     allowed: bool
     reason: str
     tier: CompiledTier | None = None
-    policy: CompiledPolicy | None = (
-        None  # the deciding rule's policy; for END_OF_TIER the first selecting one
-    )
+    # The deciding rule's policy; for END_OF_TIER the tier's first policy selecting the pod.
+    policy: CompiledPolicy | None = None
     rule: CompiledRule | None = None
 
     def describe(self, direction: Direction) -> str:

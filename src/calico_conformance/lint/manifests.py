@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from calico_conformance.layout import KIND as LAYOUT_KIND
 from calico_conformance.lint.findings import Finding
 from calico_conformance.oracle.errors import LocatedError, Location
-from calico_conformance.oracle.loader import collect_manifests
+from calico_conformance.oracle.loader import collect_manifests, manifest_files
 from calico_conformance.oracle.loader_calico import FELIX_LEVEL_API_VERSION
 from calico_conformance.oracle.model import ResourceSet
 
@@ -36,6 +38,8 @@ ERROR_KINDS: Sequence[tuple[re.Pattern[str], str]] = tuple(
         (r"\bis defined twice\b", "duplicate-object"),
     )
 )
+# How the loader refuses a document of the layout's kind (loader.py `_unsupported`).
+LAYOUT_KIND_ERROR = f"kind {LAYOUT_KIND!r}"
 CRD_FIX = "write apiVersion: projectcalico.org/v3 and apply it with kubectl through the Calico API server"
 
 
@@ -77,8 +81,34 @@ def crd_api_findings(resources: ResourceSet) -> Iterator[Finding]:
             yield Finding("crd-api-version", location, why, CRD_FIX)
 
 
-def load_for_lint(paths: Iterable[str | Path], calico_version: str) -> tuple[ResourceSet, list[Finding]]:
-    """Load what loads; every refused document becomes a finding, as does every CRD-level object."""
-    resources, errors = collect_manifests(paths, calico_version=calico_version)
-    findings = [*loader_findings(errors), *crd_api_findings(resources)]
-    return resources, findings
+@dataclass(frozen=True)
+class LoadedSet:
+    resources: ResourceSet
+    findings: list[Finding]
+    notes: list[str]
+
+
+def load_for_lint(
+    paths: Iterable[str | Path], calico_version: str, *, layout: str | Path | None = None
+) -> LoadedSet:
+    """Load what loads; every refused document becomes a finding, as does every CRD-level object.
+
+    A policy directory usually holds its tenancy layout too (`policies/tenancy.yaml`): the file given as
+    `layout` is not read as a manifest, and any other layout file met is named in a note, not reported
+    as a bad manifest.
+    """
+    files = manifest_files(paths)
+    if layout is not None:
+        files = [file for file in files if file.resolve() != Path(layout).resolve()]
+    resources, errors = collect_manifests(files, calico_version=calico_version)
+    notes = [
+        f"{error.location.file if error.location else error.why}: a tenancy layout, not a manifest; it was"
+        " not linted (pass it as --layout to run the inventory-based checks against it)"
+        for error in errors
+        if LAYOUT_KIND_ERROR in error.why
+    ]
+    findings = [
+        *loader_findings(error for error in errors if LAYOUT_KIND_ERROR not in error.why),
+        *crd_api_findings(resources),
+    ]
+    return LoadedSet(resources, findings, notes)

@@ -70,7 +70,8 @@ def lint(
 ) -> LintReport:
     """Every finding for the policy set at `paths`. A missing path or a bad layout raises LocatedError
     (the command turns it into exit status 2); a bad manifest is a finding."""
-    resources, findings = load_for_lint(paths, calico_version)
+    loaded = load_for_lint(paths, calico_version, layout=layout_path)
+    resources, findings, notes = loaded.resources, loaded.findings, loaded.notes
     layout = load_layout(layout_path) if layout_path is not None else None
     tier_problems: list[LocatedError] = []
     plans = plan_tiers(
@@ -81,7 +82,6 @@ def lint(
         for problem in tier_problems
         if "no Tier" not in problem.why  # a missing tier is `unknown-tier`, reported from the plans
     ]
-    notes: list[str] = []
     if layout is None:
         oracle = Oracle(
             namespaces=(), pods=(), resources=resources, calico_version=calico_version, strict=False
