@@ -45,7 +45,7 @@ def services() -> tuple[list[tuple[int, str]], str]:
     why_not = sctp_unsupported_reason()
     if why_not is None:
         return [(port, protocol) for protocol in ("TCP", "UDP", "SCTP") for port in (80, 81)], "as specified"
-    substitution = f"no SCTP ({why_not.split(';')[0]}): 3 ports x TCP+UDP instead of 2 ports x TCP+UDP+SCTP"
+    substitution = f"{why_not.split(';')[0]}: 3 ports x TCP+UDP instead of 2 ports x TCP+UDP+SCTP"
     return [(port, protocol) for protocol in ("TCP", "UDP") for port in (80, 81, 82)], substitution
 
 
