@@ -150,15 +150,11 @@ def test_tier_objects_are_refused_before_3_29() -> None:
     assert "Tier needs Calico >= 3.29" in error.why
 
 
-@pytest.mark.parametrize("version", ["3.29", "3.30"])
-def test_in_3_29_and_3_30_a_tiered_policy_must_carry_the_tier_prefix(version: str) -> None:
+@pytest.mark.parametrize("version", ["3.29", "3.30", "3.31"])
+def test_from_3_29_a_tiered_policy_must_carry_the_tier_prefix(version: str) -> None:
     error = load_error(calico("  tier: security\n"), version)
     assert error.location == Location("p.yaml", 3)
     assert "must be named 'security.p'" in error.why
-
-
-def test_from_3_31_the_tier_prefix_is_optional() -> None:
-    assert load_policy(calico("  tier: security\n"), "3.31").tier == "security"
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,12 @@ OLDEST_CALICO_VERSION = (3, 27)
 NEWEST_CALICO_VERSION = (3, 31)
 # `Tier`, `spec.tier` and dotted policy names arrive in 3.29 (calico-semantics.md §0, §1.10).
 TIERS_SINCE = (3, 29)
-# In 3.29 and 3.30 clientv3 requires a policy of tier T to be named `T.<name>` (§1.10,
-# `ValidateTieredPolicyName`). For 3.31 our notes are silent and Calico is moving away from the prefix
-# (3.32 drops it from stored names), so from 3.31 both `T.<name>` and plain `<name>` are accepted.
-TIER_PREFIX_OPTIONAL_SINCE = (3, 31)
+# From 3.29 clientv3 requires a policy of tier T to be named `T.<name>` (calico-semantics.md §1.10,
+# `ValidateTieredPolicyName`; calico-install.md repeats it), and felix places a policy in the tier its
+# NAME names: an unprefixed name would land in `default` whatever `spec.tier` says. Our notes describe no
+# version that relaxes this, so every modelled version (up to 3.31) requires the prefix; the constant
+# marks where to change it once a relaxing version is researched.
+TIER_PREFIX_OPTIONAL_SINCE = (3, 32)
 
 # kubectl puts a namespaced object without `metadata.namespace` into the context's namespace, which is
 # `default` unless configured otherwise; the oracle assumes the default context.
