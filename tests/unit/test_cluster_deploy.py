@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from calico_conformance.cluster.deploy import (
+    CONTROL_ROLE,
     Deployment,
     control_key,
     control_namespace,
@@ -24,12 +25,13 @@ from calico_conformance.cluster.deploy import (
     worker_nodes,
 )
 from calico_conformance.cluster.finish import journal_inventories
+from calico_conformance.cluster.probe_pods import plan_probe_pods, render_probe_pod
 from calico_conformance.cluster.run_once import STATE_ROOT_ENV
 from calico_conformance.config import RunConfig
 from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifest_text, load_manifests
-from calico_conformance.oracle.model import Namespace, Pod
+from calico_conformance.oracle.model import Labels, Namespace, Pod
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import Flow
 from calico_conformance.workloads import layout_namespaces, layout_pods
@@ -43,21 +45,27 @@ def layout() -> TenancyLayout:
     return load_layout(REPO / "policies" / "tenancy.yaml")
 
 
+def rendered_control_pod(layout: TenancyLayout) -> dict[str, object]:
+    """The control probe pod exactly as the live targets render it (labels included)."""
+    control = control_workload(RUN, layout.canary_services)
+    (pod,) = plan_probe_pods(
+        [control], ["w1"], canary=layout.canary_services, roles={control_key(RUN): CONTROL_ROLE}
+    )
+    return render_probe_pod(pod, image="netshoot", agent_source="", run_id=RUN)
+
+
 def oracles(layout: TenancyLayout) -> tuple[Oracle, Oracle, list[Pod]]:
     reference = load_manifests([REPO / "policies" / "reference"])
     control_text = "\n---\n".join(json.dumps(m) for m in control_tier_manifests(RUN))
     with_control = reference.merged(load_manifest_text(control_text, "control-tier"))
     pods = list(layout_pods(layout, IPv4Network("10.244.0.0/16")))
-    control = control_workload(RUN, layout.canary_services)
-    control_labels = {
-        **control.labels.as_dict(),
-        "calico-conformance.io/role": "control",
-        "calico-conformance.io/run": RUN,
-    }
-    control_pod = Pod(control.name, control.namespace, IPv4Network("10.244.0.0/16")[250],
-                      labels=type(control.labels).of(control_labels))  # fmt: skip
-    namespaces = [*layout_namespaces(layout), Namespace(control_namespace(RUN), type(control.labels).of(
-        {"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
+    spec = rendered_control_pod(layout)
+    metadata = spec["metadata"]
+    assert isinstance(metadata, dict)
+    control_pod = Pod(metadata["name"], metadata["namespace"], IPv4Network("10.244.0.0/16")[250],
+                      labels=Labels.of(metadata["labels"]))  # fmt: skip
+    namespaces = [*layout_namespaces(layout),
+                  Namespace(control_namespace(RUN), Labels.of({"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
     everyone = [*pods, control_pod]
     before = Oracle(namespaces=namespaces, pods=everyone, resources=reference)
     after = Oracle(namespaces=namespaces, pods=everyone, resources=with_control)
@@ -79,6 +87,18 @@ def test_the_control_tier_changes_no_flow_between_layout_workloads(layout: Tenan
         if before.verdict_for(flow).allowed != after.verdict_for(flow).allowed
     ]
     assert changed == []
+
+
+def test_only_the_pod_rendered_as_control_is_selected_by_the_control_tier(layout: TenancyLayout) -> None:
+    labels = rendered_control_pod(layout)["metadata"]["labels"]  # type: ignore[index]
+    assert labels["calico-conformance.io/role"] == "control"
+    (probe,) = plan_probe_pods(layout.workloads[:1], ["w1"])
+    assert (
+        render_probe_pod(probe, image="i", agent_source="", run_id=RUN)["metadata"]["labels"][
+            "calico-conformance.io/role"
+        ]
+        == "probe"
+    )
 
 
 def test_the_control_pod_reaches_every_layout_workload_on_every_port(layout: TenancyLayout) -> None:

@@ -28,6 +28,7 @@ from calico_conformance.cluster.probe_pods import (
     ProbePod,
     render_agent_configmap,
     render_probe_pod,
+    run_labels,
 )
 from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
@@ -57,7 +58,7 @@ def control_tier_manifests(run_id: str) -> list[dict[str, Any]]:
     """The first tier: traffic from this run's control pod is allowed everywhere; the rest is Passed."""
     tier = control_tier_name(run_id)
     control = f"{ROLE_LABEL} == '{CONTROL_ROLE}' && {RUN_LABEL} == '{run_id}'"
-    labels = {RUN_LABEL: run_id}
+    labels = run_labels(run_id, "control")
     api = "projectcalico.org/v3"
     return [
         {"apiVersion": api, "kind": "Tier", "metadata": {"name": tier, "labels": labels},

@@ -52,6 +52,7 @@ class ProbePod:
     labels: Mapping[str, str]
     services: tuple[Service, ...]  # the workload's ports plus the canary ports, each once
     node: str
+    role: str = "probe"  # the ROLE_LABEL value: "control" for the positive-control source
 
     @property
     def key(self) -> str:
@@ -65,11 +66,13 @@ def plan_probe_pods(
     canary: Sequence[Service] = (),
     pod_name_prefix: str = "",
     namespaces: Mapping[str, str] | None = None,
+    roles: Mapping[str, str] | None = None,
 ) -> list[ProbePod]:
     """One probe pod per workload, spread over `nodes` round-robin in layout order.
 
     `namespaces` maps a layout namespace to the cluster namespace its probes run in (run-id-named
-    stand-ins on shared clusters); unmapped namespaces are used as named.
+    stand-ins on shared clusters); unmapped namespaces are used as named. `roles` gives a workload key
+    another role label than "probe" (the control source's policies select it by "control").
 
     Consecutive workloads land on different nodes, so with two or more nodes and workloads the matrix
     holds both same-node and cross-node pairs (policy is enforced on different hooks for each).
@@ -87,6 +90,7 @@ def plan_probe_pods(
                 labels=dict(workload.labels),
                 services=services,
                 node=nodes[index % len(nodes)],
+                role=(roles or {}).get(workload.key, "probe"),
             )
         )
     return pods
@@ -182,7 +186,7 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
         "metadata": {
             "name": pod.pod_name,
             "namespace": pod.namespace,
-            "labels": {**pod.labels, **run_labels(run_id, "probe")},
+            "labels": {**pod.labels, **run_labels(run_id, pod.role)},
             "annotations": {"calico-conformance.io/workload": pod.workload},
         },
         "spec": {

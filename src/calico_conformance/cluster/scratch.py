@@ -28,7 +28,7 @@ from calico_conformance.cluster.inventory import (
     guarded_delete,
     refuse_cluster_scoped,
 )
-from calico_conformance.cluster.probe_pods import plan_probe_pods, render_namespace
+from calico_conformance.cluster.probe_pods import plan_probe_pods, render_namespace, run_labels
 from calico_conformance.cluster.render_policy import Renames
 from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.layout import Workload
@@ -169,6 +169,14 @@ class ScratchSpace:
     def apply(self, manifest: Mapping[str, Any]) -> ObjectRef:
         """Create one policy-set object (scenario names), renamed and schema-checked first."""
         renamed = rename_manifest(manifest, self.renames)
+        # The run's labels make the object provably this run's: cleanup deletes only labelled objects,
+        # and the leak check finds them. Object labels never change what a policy selects; on network
+        # sets they are matchable, but only by selectors naming the suite's own label keys.
+        metadata = renamed.setdefault("metadata", {})
+        metadata["labels"] = {
+            **(metadata.get("labels") or {}),
+            **run_labels(self.target.run.run_id, "scratch"),
+        }
         refuse_cluster_scoped([renamed], self.target.allows_cluster_scoped)
         errors = validate_manifest(renamed, calico_version=self.target.run.calico_version)
         if errors:

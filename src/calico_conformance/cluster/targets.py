@@ -27,6 +27,7 @@ from calico_conformance.cluster import audit as audits
 from calico_conformance.cluster.calico import install_calico
 from calico_conformance.cluster.commands import KubeAccess, kubectl, run_command
 from calico_conformance.cluster.deploy import (
+    CONTROL_ROLE,
     Deployment,
     control_key,
     control_namespace,
@@ -142,7 +143,9 @@ class KindTarget(LiveTarget):
         self._apply(live.access, configmaps)
         workloads = [*self.layout.all_workloads, control_workload(run_id, self.layout.canary_services)]
         nodes = worker_nodes(live.kube.nodes())
-        pods = plan_probe_pods(workloads, nodes, canary=self.layout.canary_services)
+        pods = plan_probe_pods(
+            workloads, nodes, canary=self.layout.canary_services, roles={control_key(run_id): CONTROL_ROLE}
+        )
         endpoints = start_probe_pods(
             live.kube,
             pods,
@@ -233,6 +236,7 @@ class KubeconfigTarget(LiveTarget):
             canary=self.layout.canary_services,
             pod_name_prefix=f"cc-{run_id}-",
             namespaces=stand_ins,
+            roles={control_key(run_id): CONTROL_ROLE},
         )
         endpoints = start_probe_pods(
             live.kube,
