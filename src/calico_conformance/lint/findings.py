@@ -264,5 +264,3 @@ def render_sarif(report: LintReport, root: Path | None = None, version: str = ""
     document = {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
     return json.dumps(document, indent=2) + "\n"
 
-
-RENDERERS = {"text": render_text, "json": render_json, "sarif": render_sarif}
