@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -141,8 +142,6 @@ def missing_requirements() -> str | None:
 
 def sctp_unsupported_reason() -> str | None:
     """Why SCTP probes cannot run on this kernel, or None when they can."""
-    import socket
-
     try:
         socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132).close()
     except OSError as exc:
