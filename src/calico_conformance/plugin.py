@@ -204,7 +204,9 @@ def run_config_from_pytest(config: pytest.Config) -> RunConfig:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
-    config.stash[RUN_CONFIG_KEY] = run_config_from_pytest(config)
+    run = config.stash[RUN_CONFIG_KEY] = run_config_from_pytest(config)
+    if getattr(config.option, "testrunuid", "") is None and not hasattr(config, "workerinput"):
+        config.option.testrunuid = run.run_id  # xdist hands the controller's id to every worker
     _register_report_collector(config)
 
 
