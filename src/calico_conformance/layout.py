@@ -1,217 +1,55 @@
-"""The tenancy layout (`policies/tenancy.yaml`): the requirement every policy set is tested against.
+"""The tenancy layout file (`policies/tenancy.yaml`): read it strictly into a `TenancyLayout`.
 
-The policy set says what Calico *will* do; the layout says what the tenancy agreement *requires*: which
-namespaces exist and who they belong to, the workloads the probes stand in for, the few cross-namespace
-flows that must be allowed (`exceptions`), which namespaces must resolve cluster DNS, the intended tier
-order and each cluster's network MTU. Everything not listed as allowed must be denied, so the layout is
-short and a reviewer reads the whole promise on one screen. The format is documented field by field in
-`policies/README.md`; every bad value is a `LocatedError` (`file:line: why`).
+The format is documented field by field in `policies/README.md`. Every bad value is a `LocatedError`
+(`file:line: why`), and the cross-field rules a reviewer would otherwise check by eye are checked here
+too (royal-bank is a customer, exceptions name declared workloads, the DNS server declares the DNS
+ports, canary ports are ones nobody declares). The model itself is `layout_model.py`; its names are
+re-exported here, so `from calico_conformance.layout import TenancyLayout, load_layout` is the one import.
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from calico_conformance.layout_model import (
+    NAMESPACE_NAME_LABEL,
+    ROYAL_BANK,
+    AllowedFlow,
+    ClusterNetwork,
+    DnsRequirement,
+    Endpoint,
+    LayoutNamespace,
+    Role,
+    Service,
+    TenancyLayout,
+    Workload,
+)
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.model import IPAddress, Labels
 from calico_conformance.oracle.yamlsrc import Node, load_file
-from calico_conformance.reachability import Flow
+
+__all__ = [
+    "NAMESPACE_NAME_LABEL",
+    "ROYAL_BANK",
+    "AllowedFlow",
+    "ClusterNetwork",
+    "DnsRequirement",
+    "Endpoint",
+    "LayoutNamespace",
+    "Role",
+    "Service",
+    "TenancyLayout",
+    "Workload",
+    "load_layout",
+    "read_layout",
+]
 
 API_VERSION = "calico-conformance/v1"
 KIND = "TenancyLayout"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server adds it to every namespace
-# The tenant the Royal Bank's agreement protects: the isolation suite is about this namespace.
-ROYAL_BANK = "royal-bank"
 PROBE_PROTOCOLS = ("TCP", "UDP")  # SCTP needs a kernel module most nodes (and this machine) lack
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-class Role(str, enum.Enum):
-    CUSTOMER = "customer"  # a tenant: isolated from every other customer
-    PLATFORM = "platform"  # shared services customers may reach only through exceptions
-    SYSTEM = "system"  # cluster services (kube-dns)
-    OUTSIDER = "outsider"  # not a tenant: the namespace no policy restricts (`outsider` in the file)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True, order=True)
-class Service:
-    """A port and protocol: what a workload listens on, or what a probe targets."""
-
-    port: int
-    protocol: str  # "TCP" | "UDP"
-    name: str | None = field(default=None, compare=False)
-
-    @property
-    def slug(self) -> str:
-        """`tcp-8080`: how test ids name the service."""
-        return f"{self.protocol.lower()}-{self.port}"
-
-    def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A pod the probes stand in for: its labels and the ports its server listens on."""
-
-    namespace: str
-    name: str
-    labels: Labels
-    ports: tuple[Service, ...]
-    location: Location | None = field(default=None, compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class LayoutNamespace:
-    name: str
-    role: Role
-    labels: Labels  # as declared plus kubernetes.io/metadata.name
-    resolves_dns: bool
-    workloads: tuple[Workload, ...]  # the sentinel first, then the declared workloads
-    location: Location | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One side of an exception: a namespace (all its workloads), one workload, or anywhere outside."""
-
-    namespace: str | None = None
-    workload: str | None = None
-    outside: bool = False  # any address outside the cluster (IP literals in flows)
-
-    def covers(self, endpoint: str, layout: TenancyLayout) -> bool:
-        if self.outside:
-            return layout.is_outside(endpoint)
-        namespace, _, workload = endpoint.partition("/")
-        return namespace == self.namespace and (self.workload is None or workload == self.workload)
-
-    def __str__(self) -> str:
-        if self.outside:
-            return "outside the cluster"
-        return f"{self.namespace}/{self.workload}" if self.workload else f"namespace {self.namespace}"
-
-
-@dataclass(frozen=True)
-class AllowedFlow:
-    """A cross-namespace exception: flows from `source` to `destination` on `services` must be allowed."""
-
-    name: str
-    source: Endpoint
-    destination: Endpoint
-    services: tuple[Service, ...]
-    why: str
-    location: Location | None = field(default=None, compare=False)
-
-    def covers(self, flow: Flow, layout: TenancyLayout) -> bool:
-        return (
-            flow.port is not None
-            and Service(flow.port, flow.protocol) in self.services
-            and self.source.covers(flow.source, layout)
-            and self.destination.covers(flow.destination, layout)
-        )
-
-
-@dataclass(frozen=True)
-class DnsRequirement:
-    server: str  # workload key of the cluster DNS server, e.g. kube-system/kube-dns
-    services: tuple[Service, ...]  # 53/UDP and 53/TCP
-    other_servers: tuple[IPAddress, ...]  # DNS servers nobody may reach directly
-    location: Location | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class ClusterNetwork:
-    """A cluster's node network MTU and the MTU its Installation sets (None = Calico auto-detects)."""
-
-    cluster: str
-    network_mtu: int
-    calico_mtu: int | None
-    location: Location | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class TenancyLayout:
-    source: str
-    namespaces: tuple[LayoutNamespace, ...]
-    exceptions: tuple[AllowedFlow, ...]
-    dns: DnsRequirement
-    tier_order: tuple[str, ...]  # intended order of the user tiers, first applied first
-    canary_services: tuple[Service, ...]  # ports nothing declares: probed to show nothing else is open
-    outside_addresses: tuple[IPAddress, ...]  # never contacted by the static target
-    networks: Mapping[str, ClusterNetwork]
-    # A namespace outside the tenancy that no policy restricts, holding only a sentinel. A namespace's
-    # ingress deny is only proven against a sender whose own egress nobody limits (every tenancy
-    # namespace is default-deny egress, which would hide an allow-all ingress), and its egress deny
-    # against a receiver that accepts everything.
-    outsider: LayoutNamespace | None = None
-
-    @property
-    def all_namespaces(self) -> tuple[LayoutNamespace, ...]:
-        """The tenancy namespaces and the outsider: every namespace a cluster has probes in."""
-        return self.namespaces + ((self.outsider,) if self.outsider else ())
-
-    def namespace(self, name: str) -> LayoutNamespace:
-        for namespace in self.all_namespaces:
-            if namespace.name == name:
-                return namespace
-        raise KeyError(name)
-
-    @property
-    def workloads(self) -> tuple[Workload, ...]:
-        """The tenancy's workloads (the outsider's sentinel is not one)."""
-        return tuple(workload for namespace in self.namespaces for workload in namespace.workloads)
-
-    @property
-    def all_workloads(self) -> tuple[Workload, ...]:
-        return tuple(workload for namespace in self.all_namespaces for workload in namespace.workloads)
-
-    def workload(self, key: str) -> Workload:
-        for workload in self.all_workloads:
-            if workload.key == key:
-                return workload
-        raise KeyError(key)
-
-    def customers(self) -> tuple[LayoutNamespace, ...]:
-        return tuple(namespace for namespace in self.namespaces if namespace.role is Role.CUSTOMER)
-
-    def is_outside(self, endpoint: str) -> bool:
-        """An IP literal in a flow: an address outside the cluster's workloads."""
-        try:
-            ipaddress.ip_address(endpoint)
-        except ValueError:
-            return False
-        return True
-
-    def requirement(self, flow: Flow) -> tuple[bool, str]:
-        """Whether the tenancy agreement requires `flow` to be allowed, and why, in words."""
-        for exception in self.exceptions:
-            if exception.covers(flow, self):
-                return True, f"layout exception {exception.name} ({exception.why})"
-        source_namespace = flow.source.partition("/")[0]
-        if (
-            flow.destination == self.dns.server
-            and flow.port is not None
-            and Service(flow.port, flow.protocol) in self.dns.services
-            and not self.is_outside(flow.source)
-            and self.namespace(source_namespace).resolves_dns
-        ):
-            return True, f"namespace {source_namespace} must resolve cluster DNS"
-        return False, "not allowed by the layout: every namespace is default-deny"
-
-
-# --- reading -----------------------------------------------------------------------------------------
 
 TOP_FIELDS = (
     "apiVersion",
