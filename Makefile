@@ -23,7 +23,7 @@ setup: $(PY) ## create .venv and install the project with its test extras
 	$(PY) -m pip install --quiet -e '.[test]'
 
 test: ## the project's own tests (unit, netns dataplane, plugin) and the suites on the static target
-	$(PYTEST) tests -q
+	$(PYTEST) tests -q -n auto
 	$(MAKE) --no-print-directory static
 
 test-unit: ## pure unit tests only (no root needed)
