@@ -31,7 +31,7 @@ from calico_conformance.config import (
 )
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 from calico_conformance.run_inputs import RunInputs, load_run_inputs
-from calico_conformance.targets import TARGETS, require_target, target_help
+from calico_conformance.targets import TARGETS, Target, build_target, require_target, target_help
 
 RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
 # The suites' inputs, or the UsageError that reading them gave (raised once a selected test needs them).
@@ -42,6 +42,9 @@ RUN_INPUTS_KEY = pytest.StashKey["RunInputs | pytest.UsageError"]()
 SUITE_MARKER = "conformance"
 # A selected suite test that uses this needs the chosen target to be usable on this machine.
 TARGET_FIXTURE = "target"
+# The target built by the preflight: its constructor checks tools, contexts and schemas, and refuses with
+# a UsageError before any cluster is touched; the session `target` fixture prepares this same object.
+TARGET_KEY = pytest.StashKey[Target]()
 
 MARKERS = {
     "isolation": "tenant isolation: royal-bank and default-deny (pytest -k isolation)",
@@ -260,9 +263,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     suite_items = [item for item in items if item.get_closest_marker(SUITE_MARKER) is not None]
     if not suite_items:
         return
-    if any(TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in suite_items):
-        require_target(config.stash[RUN_CONFIG_KEY].target)
-    require_suite_inputs(config)
+    needs_target = any(TARGET_FIXTURE in getattr(item, "fixturenames", ()) for item in suite_items)
+    run = config.stash[RUN_CONFIG_KEY]
+    if needs_target:
+        require_target(run.target)
+    inputs = require_suite_inputs(config)
+    if needs_target and TARGET_KEY not in config.stash:
+        config.stash[TARGET_KEY] = build_target(run, inputs.layout, inputs.resources)
+
+
+def preflight_target(config: pytest.Config) -> Target:
+    """The target the preflight built (tests that reach the `target` fixture always passed the preflight)."""
+    return config.stash[TARGET_KEY]
 
 
 @pytest.hookimpl(trylast=True)
