@@ -11,15 +11,14 @@ under "lint" into reports/bench.json (`policies`, `wall_s`, `findings`) and exit
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from calico_conformance.lint.runner import lint
+from figures import record
 
-REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
 REFERENCE = Path(__file__).resolve().parents[1] / "policies" / "reference"
 POLICIES = 2_000
 CUSTOMERS = 60  # besides royal-bank
@@ -182,10 +181,7 @@ def main() -> int:
         print(f"{name:12} {value:>10}")
     for finding in report.findings[:5]:
         print(f"  {finding.as_text()[:160]}")
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    merged = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    merged["lint"] = figures
-    REPORT.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    record("lint", figures)
     if wall >= MAX_WALL_SECONDS:
         print(f"FAIL: linting {policies} policies took {wall:.1f} s, the bound is {MAX_WALL_SECONDS:.0f} s")
         return 1

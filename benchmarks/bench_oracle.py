@@ -27,7 +27,6 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import (
@@ -46,8 +45,8 @@ from calico_conformance.oracle.model import (
     Tier,
 )
 from calico_conformance.oracle.selector import parse_selector
+from figures import record
 
-REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
 SEED = 20_260_502
 BUDGET_S = 60.0  # the bound for the 5,000-pod run on a 2-core machine
 PODS_PER_NAMESPACE = 10
@@ -281,10 +280,7 @@ def main() -> int:
     print(f"oracle small: {json.dumps(small)}", flush=True)
     large = measure(500)
     print(f"oracle large: {json.dumps(large)}", flush=True)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report["oracle"] = {**large, "small": small, "budget_s": BUDGET_S}
-    REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    record("oracle", {**large, "small": small, "budget_s": BUDGET_S})
     if large["wall_s"] > BUDGET_S:
         print(f"FAIL: {large['pods']} pods took {large['wall_s']} s, over the {BUDGET_S:.0f} s budget")
         return 1

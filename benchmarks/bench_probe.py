@@ -14,13 +14,9 @@ round is over budget or the matrix is wrong. Without root it says why, records t
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
-from pathlib import Path
-
-from filelock import FileLock
 
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import (
@@ -31,8 +27,8 @@ from calico_conformance.probe.netns_lab import (
 )
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
+from figures import record
 
-REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
 KEY = "probe_matrix"
 ROUND_BUDGET_S = 2.5
 TIMEOUT_S = 1.0
@@ -122,25 +118,16 @@ def measure() -> dict[str, object]:
     }
 
 
-def record(figures: dict[str, object]) -> None:
-    """Read-modify-write under a lock: other benchmarks merge their own keys into the same file."""
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{REPORT}.lock"):
-        report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-        report[KEY] = figures
-        REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-
-
 def main() -> int:
     reason = missing_requirements()
     if reason is not None:
         print(f"SKIPPED {KEY}: {reason}")
-        record({"skipped": reason})
+        record(KEY, {"skipped": reason})
         return 0
     figures = measure()
     for name, value in figures.items():
         print(f"{name:18} {value}")
-    record(figures)
+    record(KEY, figures)
     if not figures["matrix_ok"]:
         print(f"FAIL: the observed matrix is not the installed policy: {figures['failure']}")
         return 1

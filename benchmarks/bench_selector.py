@@ -6,14 +6,11 @@ reports/bench.json, and exits 1 when matching falls below `MIN_MATCHES_PER_SECON
 
 from __future__ import annotations
 
-import json
 import sys
 import timeit
-from pathlib import Path
 
 from calico_conformance.oracle.selector import namespace_scope, parse_selector
-
-REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
+from figures import record
 
 # A floor well under what a 2-core CI runner measures (several million per second), so only a real
 # regression (say, falling back to walking the tree per call) trips it.
@@ -60,10 +57,7 @@ def main() -> int:
 
     for name, value in figures.items():
         print(f"{name:48} {value:>14,.0f}")
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    report["selector"] = {name: round(value) for name, value in figures.items()}
-    REPORT.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    record("selector", {name: round(value) for name, value in figures.items()})
 
     slowest = min(value for name, value in figures.items() if name.startswith("matches_per_second."))
     if slowest < MIN_MATCHES_PER_SECOND:
