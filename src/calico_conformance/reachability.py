@@ -255,17 +255,26 @@ def _grids(marks: Mapping[Flow, str]) -> Iterator[tuple[str, list[str], list[str
         yield title, rows, columns, cells
 
 
+# Destination names longer than this are replaced by column numbers and a legend, so a table of long
+# `namespace/workload` keys stays readable in a terminal instead of running hundreds of characters wide.
+MAX_COLUMN_LABEL = 3
+
+
 def render_text(marks: Mapping[Flow, str]) -> str:
     """Truth tables as text: rows are sources, columns destinations, one table per port/protocol."""
     blocks = []
     for title, rows, columns, cells in _grids(marks):
+        numbered = any(len(column) > MAX_COLUMN_LABEL for column in columns)
+        labels = [str(n) for n in range(1, len(columns) + 1)] if numbered else columns
         width = max([len(title), *(len(row) for row in rows)])
-        col_width = max([1, *(len(column) for column in columns)])
-        lines = [f"{title:<{width}} | " + " ".join(f"{c:^{col_width}}" for c in columns)]
+        col_width = max([1, *(len(label) for label in labels)])
+        lines = [f"{title:<{width}} | " + " ".join(f"{label:^{col_width}}" for label in labels)]
         lines.append("-" * len(lines[0]))
         for row in rows:
             line = " ".join(f"{cells.get((row, c), MISSING_MARK):^{col_width}}" for c in columns)
-            lines.append(f"{row:<{width}} | {line}")
+            lines.append(f"{row:<{width}} | {line}".rstrip())
+        if numbered:
+            lines.append("columns: " + ", ".join(f"{n} {c}" for n, c in zip(labels, columns)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(empty)"
 

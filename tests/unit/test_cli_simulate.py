@@ -91,7 +91,7 @@ def test_table_prints_each_probe_and_the_grids(tmp_path: Path, capsys: pytest.Ca
     ]
     assert lines[2].startswith("       Ingress denied: end of tier default")
     grid = out[out.index("80/TCP |") :].splitlines()
-    assert grid[2:4] == ["x/a    |      . ", "y/b    |  X     "]
+    assert grid[2:4] == ["x/a    |      .", "y/b    |  X"]
 
 
 def test_table_is_the_default_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,14 +109,25 @@ def test_render_shows_expected_observed_and_diff() -> None:
 
 def test_text_grid_has_one_table_per_service_with_marks_in_place() -> None:
     marks = expectation_marks(_expected(ab=True, ba=False, ab_udp=False))
-    text = render_text(marks)
-    tcp, udp = text.split("\n\n")
+    tcp, udp = render_text(marks).split("\n\n")
     assert tcp.startswith("80/TCP")
     assert udp.startswith("53/UDP")
-    rows = {line.split("|")[0].strip(): line.split("|")[1].split() for line in tcp.splitlines()[2:]}
-    # columns are sorted destinations: x/a, y/b
-    assert rows["x/a"] == ["."]  # x/a -> x/a absent (blank), x/a -> y/b allowed
-    assert rows["y/b"] == ["X"]
+    header, _, row_a, row_b = tcp.splitlines()
+    assert header.split("|")[1].split() == ["x/a", "y/b"]
+    # x/a -> x/a is not in the matrix (blank); x/a -> y/b allowed; y/b -> x/a denied
+    assert row_a.split("|")[1] == "      ."
+    assert row_b.split("|")[1] == "  X"
+
+
+def test_long_destination_names_become_numbered_columns_with_a_legend() -> None:
+    marks = {
+        Flow("royal-bank/ledger", "platform/log-collector", 5044, "TCP"): ".",
+        Flow("royal-bank/ledger", "customer-a/shop", 5044, "TCP"): "X",
+    }
+    header, _, row, legend = render_text(marks).splitlines()
+    assert header.split("|")[1].split() == ["1", "2"]
+    assert row.split("|")[1].split() == ["X", "."]
+    assert legend == "columns: 1 customer-a/shop, 2 platform/log-collector"
 
 
 def test_markdown_and_html_carry_every_cell() -> None:
