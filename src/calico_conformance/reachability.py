@@ -274,7 +274,7 @@ def render_text(marks: Mapping[Flow, str]) -> str:
             line = " ".join(f"{cells.get((row, c), MISSING_MARK):^{col_width}}" for c in columns)
             lines.append(f"{row:<{width}} | {line}".rstrip())
         if numbered:
-            lines.append("columns: " + ", ".join(f"{n} {c}" for n, c in zip(labels, columns)))
+            lines.append("columns: " + ", ".join(f"{n} {c}" for n, c in zip(labels, columns, strict=True)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(empty)"
 
