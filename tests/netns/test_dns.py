@@ -2,6 +2,13 @@
 
 dnsmasq runs in the `kube-system/dns` pod with one record (`DNS_RECORD` -> tenant-a/web-2's IP) and
 authority over `DNS_DOMAIN`, so any other name there is NXDOMAIN; nothing is forwarded anywhere.
+
+SERVFAIL is not tested here because dnsmasq 2.90 will not produce it within a probe's timeout: a zone
+forwarded (`--server=/zone/IP`) to a lab address where nothing listens gets no answer at all (its upstream
+sockets are unconnected, so the ICMP port unreachable never reaches it; a 25 s probe saw only silence over
+UDP and a closed connection over TCP), an upstream it cannot even send to (255.255.255.255) gets REFUSED,
+and forwarding to itself gets NXDOMAIN. The agent's reading of a SERVFAIL rcode is covered by the wire
+tests in `tests/unit/test_probe_agent_wire.py`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ so what the netns dataplane tests prove is what runs in pods. It is deliberately
 (the only exception to the project's module size), because a ConfigMap carries one file.
 
     python3 agent.py serve --identity '{"pod":"web-1","namespace":"tenant-a","node":"node-1"}' \\
-        --tcp 80,81 --udp 80,81 [--sctp 80] [--bind 0.0.0.0]
+        --tcp 80,81 --udp 80,81 [--sctp 80] [--bind 0.0.0.0] \\
+        [--dns-udp 53 --dns-tcp 53 --dns-answer 192.0.2.1]
     python3 agent.py probe < jobs.json
 
 serve
@@ -22,6 +23,13 @@ serve
     UDP: each datagram is answered by one datagram `{"identity": {...}, "nonce": <the request's "nonce" or
     null>, "received": <length of the datagram>}`. A request is `{"nonce": "..."}` + "\\n", optionally
     followed by padding (the MTU sweep pads to the size it is testing).
+    DNS (--dns-udp/--dns-tcp, which need --dns-answer): a rogue resolver. Every A query is answered
+    NOERROR with the one --dns-answer address (TTL 0), any other type with no record (NODATA), any other
+    opcode with NOTIMP; TCP uses the RFC 1035 two-byte length prefix. The same ports still answer this
+    agent's own probes, so a connect probe can prove who owns the port: a UDP datagram that is an echo
+    request gets the identity echo, and a TCP client that sends nothing for DNS_CLIENT_FIRST_S after its
+    handshake (a DNS client always speaks first) gets the identity line and the byte count.
+    The ready line then also lists "dns_udp", "dns_tcp" and "dns_answer".
 
 probe
     stdin: ONE JSON array of job objects. Every job has a unique string "id" and a "kind"; "timeout_s"
@@ -95,6 +103,11 @@ IP_UDP_HEADERS = 28  # IPv4 header without options (20) + UDP header (8)
 UDP_RESENDS = 4  # datagrams per timeout window: one lost datagram is not a deny, any answer is an allow
 SERVE_IDLE_TIMEOUT_S = 30.0  # a client that vanishes mid-transfer must not pin a server thread forever
 MAX_LINE = 65536
+# A DNS client sends its query right after the TCP handshake; this agent's connect probe waits for the
+# server to speak. A TCP DNS port gives the client this long to speak before it greets it as a probe
+# (well under any probe timeout, far over the gap between a DNS client's connect and its send).
+DNS_CLIENT_FIRST_S = 0.2
+DNS_ANSWER_TTL_S = 0  # a rogue answer must never be cached by anything that relays it
 
 # What the kernel reports when something on the path answered "no": a refusal, not silence.
 REJECTING_ERRNOS = {
@@ -787,6 +800,95 @@ def probe_bulk_transfer(job: Job) -> Result:
 # --- serve ---------------------------------------------------------------------------------------------
 
 
+def dns_response(query: bytes, answer: bytes) -> Optional[bytes]:
+    """The rogue resolver's response to `query` (`answer`: the packed IPv4 address every A query gets),
+    or None when `query` is not a well-formed one-question DNS query (it is ignored, as a resolver would)."""
+    if len(query) < 12:
+        return None
+    query_id, flags, questions = struct.unpack("!HHH", query[:6])
+    if flags & 0x8000 or questions != 1:
+        return None  # a response, or a query this responder cannot echo back
+    try:
+        end = skip_name(query, 12)
+    except ValueError:
+        return None
+    if query[end - 1 : end] != b"\0" or end + 4 > len(query):
+        return None  # a compression pointer in a question, or a truncated question
+    qtype, qclass = struct.unpack("!HH", query[end : end + 4])
+    question = query[12 : end + 4]
+    opcode = (flags >> 11) & 0x0F
+    # QR, the query's opcode and RD, authoritative: it is the only server that knows these names.
+    reply_flags = 0x8000 | (flags & 0x7900) | 0x0400
+    records = b""
+    if opcode != 0:
+        reply_flags |= 4  # NOTIMP
+    elif qtype == TYPE_A and qclass == CLASS_IN:
+        records = struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, DNS_ANSWER_TTL_S, 4) + answer
+    header = struct.pack("!HHHHHH", query_id, reply_flags, 1, 1 if records else 0, 0, 0)
+    return header + question + records
+
+
+def is_echo_request(data: bytes) -> bool:
+    """Whether a datagram is this agent's own UDP echo request (`{"nonce": ...}`), not a DNS query."""
+    try:
+        request = json.loads(data.split(b"\n", 1)[0].decode("utf-8", "strict"))
+    except ValueError:
+        return False
+    return isinstance(request, dict) and "nonce" in request
+
+
+def dns_datagram_loop(sock: socket.socket, identity: Dict[str, str], answer: bytes) -> None:
+    while True:
+        try:
+            data, peer = sock.recvfrom(65535)
+        except OSError:
+            continue
+        reply = echo_datagram(data, identity) if is_echo_request(data) else dns_response(data, answer)
+        if reply is None:
+            continue
+        try:  # noqa: SIM105 (contextlib.suppress would add an import to every probe batch)
+            sock.sendto(reply, peer)
+        except OSError:
+            pass
+
+
+def answer_dns_stream(conn: socket.socket, hello: bytes, answer: bytes) -> None:
+    """A DNS client speaks first (length-prefixed queries until it closes); a silent client is a probe."""
+    try:
+        conn.settimeout(DNS_CLIENT_FIRST_S)
+        first = conn.recv(2, socket.MSG_PEEK)
+    except socket.timeout:
+        answer_stream(conn, hello)
+        return
+    except OSError:
+        conn.close()
+        return
+    with conn:
+        if not first:
+            return
+        try:
+            conn.settimeout(SERVE_IDLE_TIMEOUT_S)
+            deadline = time.monotonic() + SERVE_IDLE_TIMEOUT_S
+            while True:
+                length = recv_exact(conn, 2, deadline)
+                query = recv_exact(conn, struct.unpack("!H", length)[0], deadline) if length else None
+                response = dns_response(query, answer) if query is not None else None
+                if response is None:
+                    return
+                conn.sendall(struct.pack("!H", len(response)) + response)
+        except OSError:
+            pass
+
+
+def dns_accept_loop(listener: socket.socket, hello: bytes, answer: bytes) -> None:
+    while True:
+        try:
+            conn, _peer = listener.accept()
+        except OSError:
+            continue
+        threading.Thread(target=answer_dns_stream, args=(conn, hello, answer), daemon=True).start()
+
+
 def answer_stream(conn: socket.socket, hello: bytes) -> None:
     """Identity first, then count what the client sends until it shuts down its side, then the count."""
     with conn:
@@ -813,18 +915,22 @@ def accept_loop(listener: socket.socket, hello: bytes) -> None:
         threading.Thread(target=answer_stream, args=(conn, hello), daemon=True).start()
 
 
+def echo_datagram(data: bytes, identity: Dict[str, str]) -> bytes:
+    try:
+        request = json.loads(data.split(b"\n", 1)[0].decode("utf-8", "replace"))
+    except ValueError:
+        request = None
+    nonce = request.get("nonce") if isinstance(request, dict) else None
+    return json.dumps({"identity": identity, "nonce": nonce, "received": len(data)}).encode()
+
+
 def echo_loop(sock: socket.socket, identity: Dict[str, str]) -> None:
     while True:
         try:
             data, peer = sock.recvfrom(65535)
         except OSError:
             continue
-        try:
-            request = json.loads(data.split(b"\n", 1)[0].decode("utf-8", "replace"))
-        except ValueError:
-            request = None
-        nonce = request.get("nonce") if isinstance(request, dict) else None
-        reply = json.dumps({"identity": identity, "nonce": nonce, "received": len(data)}).encode()
+        reply = echo_datagram(data, identity)
         try:  # noqa: SIM105 (contextlib.suppress would add an import to every probe batch)
             sock.sendto(reply, peer)
         except OSError:
@@ -832,11 +938,33 @@ def echo_loop(sock: socket.socket, identity: Dict[str, str]) -> None:
 
 
 def serve(
-    identity: Dict[str, str], tcp: List[int], udp: List[int], sctp: List[int], bind: str, out: TextIO
+    identity: Dict[str, str],
+    tcp: List[int],
+    udp: List[int],
+    sctp: List[int],
+    bind: str,
+    out: TextIO,
+    dns_udp: Optional[List[int]] = None,
+    dns_tcp: Optional[List[int]] = None,
+    dns_answer: Optional[str] = None,
 ) -> int:
     hello = (json.dumps({"identity": identity}) + "\n").encode()
     loops: List[Any] = []
-    listening: Dict[str, List[int]] = {"tcp": [], "udp": [], "sctp": []}
+    listening: Dict[str, Any] = {"tcp": [], "udp": [], "sctp": []}
+    if dns_udp or dns_tcp:
+        assert dns_answer is not None, "DNS ports need the address to answer with"
+        answer = socket.inet_aton(dns_answer)
+        for port in dns_tcp or []:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((bind, port))
+            listener.listen(512)
+            loops.append((dns_accept_loop, (listener, hello, answer)))
+        for port in dns_udp or []:
+            datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            datagrams.bind((bind, port))
+            loops.append((dns_datagram_loop, (datagrams, identity, answer)))
+        listening.update(dns_udp=list(dns_udp or []), dns_tcp=list(dns_tcp or []), dns_answer=dns_answer)
     unavailable: Dict[str, str] = {}
     for protocol, ports, number in (("tcp", tcp, socket.IPPROTO_TCP), ("sctp", sctp, IPPROTO_SCTP)):
         for port in ports:
@@ -968,6 +1096,16 @@ def port_list(text: str) -> List[int]:
     return ports
 
 
+def ipv4_argument(text: str) -> str:
+    import argparse
+
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        raise argparse.ArgumentTypeError("must be an IPv4 address, got %r" % text) from None
+    return text
+
+
 def identity_object(text: str) -> Dict[str, str]:
     import argparse
 
@@ -993,16 +1131,37 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(prog="agent.py", description="calico-conformance probe agent")
     modes = parser.add_subparsers(dest="mode", metavar="{serve,probe}")
-    serving = modes.add_parser("serve", help="answer TCP/UDP/SCTP probes with this identity")
+    serving = modes.add_parser("serve", help="answer TCP/UDP/SCTP probes with this identity (and DNS)")
     serving.add_argument("--identity", required=True, type=identity_object, help='{"pod","namespace","node"}')
     for protocol in ("tcp", "udp", "sctp"):
         serving.add_argument("--" + protocol, type=port_list, default=[], metavar="PORTS", help="e.g. 80,81")
     serving.add_argument("--bind", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    for protocol in ("udp", "tcp"):
+        serving.add_argument(
+            "--dns-" + protocol, type=port_list, default=[], metavar="PORTS", help="answer DNS here, e.g. 53"
+        )
+    serving.add_argument("--dns-answer", type=ipv4_argument, help="the address every A query gets")
     modes.add_parser("probe", help="run the JSON array of jobs on stdin, one JSON result line per job")
     args = parser.parse_args(argv)
     if args.mode == "serve":
+        if (args.dns_udp or args.dns_tcp) and args.dns_answer is None:
+            parser.error("--dns-udp and --dns-tcp need --dns-answer")
+        for protocol in ("udp", "tcp"):
+            twice = sorted(set(getattr(args, protocol)) & set(getattr(args, "dns_" + protocol)))
+            if twice:
+                parser.error("--%s and --dns-%s both name port(s) %s" % (protocol, protocol, twice))
         try:
-            return serve(args.identity, args.tcp, args.udp, args.sctp, args.bind, sys.stdout)
+            return serve(
+                args.identity,
+                args.tcp,
+                args.udp,
+                args.sctp,
+                args.bind,
+                sys.stdout,
+                dns_udp=args.dns_udp,
+                dns_tcp=args.dns_tcp,
+                dns_answer=args.dns_answer,
+            )
         except OSError as exc:
             sys.stderr.write("agent.py serve: cannot listen: %s\n" % describe(exc))
             return 1

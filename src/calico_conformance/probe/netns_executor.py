@@ -108,13 +108,26 @@ class AgentServer:
         tcp: Sequence[int] = (),
         udp: Sequence[int] = (),
         sctp: Sequence[int] = (),
+        dns_udp: Sequence[int] = (),
+        dns_tcp: Sequence[int] = (),
+        dns_answer: str | None = None,
         python: str = sys.executable,
     ) -> AgentServer:
+        """Start the agent; `dns_*` make it a rogue resolver answering every A query with `dns_answer`."""
         argv = ["ip", "netns", "exec", netns, python, *PYTHON_FLAGS, str(AGENT_PATH), "serve"]
         argv += ["--identity", json.dumps(dict(identity))]
-        for flag, ports in (("--tcp", tcp), ("--udp", udp), ("--sctp", sctp)):
+        flags = (
+            ("--tcp", tcp),
+            ("--udp", udp),
+            ("--sctp", sctp),
+            ("--dns-udp", dns_udp),
+            ("--dns-tcp", dns_tcp),
+        )
+        for flag, ports in flags:
             if ports:
                 argv += [flag, ",".join(str(port) for port in ports)]
+        if dns_answer is not None:
+            argv += ["--dns-answer", dns_answer]
         process = start_process(argv)
         assert process.stdout is not None
         # Waiting on the pipe, not on a clock: the agent prints its ready line after binding every port.

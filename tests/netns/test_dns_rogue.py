@@ -1,0 +1,105 @@
+"""The rogue DNS server of the DNS suite: the agent's `serve --dns-udp/--dns-tcp` on a real dataplane.
+
+On live targets the DNS suite proves "no namespace reaches any other DNS server" against a pod that
+really answers DNS: the agent serving `--dns-udp 53 --dns-tcp 53 --dns-answer ROGUE_ANSWER`. Here the
+same server runs in a lab pod and is queried by the agent's `dns` job (the same packet code a real
+client's query goes through), over UDP and TCP; an nftables drop between client and server must turn
+the answer into `dropped`. The runner probes it with connect jobs (identity, positive control), so the
+same port must also answer those with the server's identity, and a dropped flow to it is believed only
+because the control source got through in the same round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from lab_layout import CONTROL, PROBE_TIMEOUT_S, ROUND_INTERVAL_S, Policy
+
+from calico_conformance.probe.jobs import connect_job, dns_job
+from calico_conformance.probe.netns_executor import AgentServer, NetnsExecutor
+from calico_conformance.probe.netns_lab import NetnsLab
+from calico_conformance.probe.runner import run_matrix
+from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+
+pytestmark = pytest.mark.netns
+
+ROGUE = "tenant-b/api-2"  # on node2; the client is on node1, so every query crosses the VXLAN
+CLIENT = "tenant-a/web-1"
+ROGUE_ANSWER = "192.0.2.1"  # TEST-NET-1: what every A query gets, never a real address
+TRANSPORTS = ["udp", "tcp"]
+
+
+@pytest.fixture(scope="module")
+def rogue_dns(lab: NetnsLab) -> Iterator[str]:
+    """The agent as a rogue resolver on ROGUE's 53/UDP and 53/TCP (beside its usual server); its IP."""
+    pod = lab.pods[ROGUE]
+    server = AgentServer.start(pod.netns, pod.identity, dns_udp=(53,), dns_tcp=(53,), dns_answer=ROGUE_ANSWER)
+    assert (server.ready["dns_udp"], server.ready["dns_tcp"]) == ([53], [53]), server.ready
+    yield pod.ip
+    server.stop()
+
+
+def _ask(lab: NetnsLab, executor: NetnsExecutor, server: str, transport: str, name: str) -> dict[str, object]:
+    job = dns_job("q", name, transport=transport, server=server, timeout_s=PROBE_TIMEOUT_S)
+    [result] = executor.run_batch(lab.pods[CLIENT].netns, [job], deadline_s=10)
+    return result
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_rogue_server_answers_every_a_query(
+    lab: NetnsLab, executor: NetnsExecutor, rogue_dns: str, transport: str
+) -> None:
+    for name in ("exfiltrate.example.com", "kubernetes.default.svc.cluster.local"):
+        result = _ask(lab, executor, rogue_dns, transport, name)
+        assert (result["verdict"], result["outcome"], result["rcode"]) == ("allowed", "answer", "NOERROR"), (
+            result
+        )
+        assert result["addresses"] == [ROGUE_ANSWER]
+        assert result["server"] == f"{rogue_dns}:53"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_dropped_rogue_server_is_dropped(
+    lab: NetnsLab, executor: NetnsExecutor, policy: Policy, rogue_dns: str, transport: str
+) -> None:
+    policy([f"ip saddr {lab.pods[CLIENT].ip} ip daddr {rogue_dns} {transport} dport 53 drop"])
+    result = _ask(lab, executor, rogue_dns, transport, "exfiltrate.example.com")
+    assert (result["verdict"], result["outcome"], result["addresses"]) == ("dropped", "dropped", []), result
+    other = "tcp" if transport == "udp" else "udp"
+    assert _ask(lab, executor, rogue_dns, other, "exfiltrate.example.com")["outcome"] == "answer"
+
+
+@pytest.mark.parametrize("protocol", ["udp", "tcp"])
+def test_rogue_port_answers_connect_probes_with_its_identity(
+    lab: NetnsLab, executor: NetnsExecutor, rogue_dns: str, protocol: str
+) -> None:
+    job = connect_job("c", rogue_dns, 53, protocol, timeout_s=PROBE_TIMEOUT_S)
+    [result] = executor.run_batch(lab.pods[CLIENT].netns, [job], deadline_s=10)
+    assert result["verdict"] == "allowed", result
+    assert result["identity"] == lab.pods[ROGUE].identity
+
+
+def test_runner_believes_a_drop_to_the_rogue_server_through_the_control_source(
+    lab: NetnsLab, executor: NetnsExecutor, policy: Policy, rogue_dns: str
+) -> None:
+    """The live DNS suite's flows: the client expected denied on 53 UDP+TCP, nobody expected allowed."""
+    flows = [Flow(CLIENT, ROGUE, 53, protocol) for protocol in ("TCP", "UDP")]
+    expected = ExpectedMatrix({flow: Expectation(False, "only kube-dns answers DNS") for flow in flows})
+    policy(
+        [f"ip saddr {lab.pods[CLIENT].ip} ip daddr {rogue_dns} meta l4proto {{ tcp, udp }} th dport 53 drop"]
+    )
+    result = run_matrix(
+        executor,
+        lab.endpoints(),
+        expected,
+        timeout_s=PROBE_TIMEOUT_S,
+        converge_timeout_s=3.0,
+        round_interval_s=ROUND_INTERVAL_S,
+        control_source=CONTROL,
+    )
+    assert result.ok, result.comparison().render()
+    assert {result.observed[flow].verdict for flow in flows} == {ProbeVerdict.DROPPED}
+    assert all(
+        control.answered_by == ROGUE for record in result.rounds for control in record.controls.values()
+    )
