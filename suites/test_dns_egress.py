@@ -4,6 +4,11 @@ Under default-deny, name resolution works only if both sides allow it: the clien
 kube-dns on 53 over UDP *and* TCP (answers over 512 bytes retry over TCP) and kube-system's ingress. The
 same policies must not let a namespace query any other DNS server (an exfiltration channel) nor open
 anything but DNS.
+
+The layout names the other DNS servers as addresses that never answer (`dns.otherServers`). The static
+target judges them as written; live targets send those flows to a rogue DNS pod of their own (a real
+resolver, labelled so no policy allows it, its deny proven against the runner's control source), and
+every probe pod also listens on the DNS ports, so "another pod on 53" reaches a server too.
 """
 
 from __future__ import annotations

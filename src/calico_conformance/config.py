@@ -42,7 +42,11 @@ OPTION_TARGETS: Mapping[str, frozenset[str]] = {
     "--allow-cluster-scoped": frozenset({"kubeconfig"}),
     "--probe-existing-namespaces": frozenset({"kubeconfig"}),
     "--registry": LIVE_TARGETS,
+    "--outside-echo": LIVE_TARGETS,  # and --no-outside-echo (same dest)
 }
+# Where the outside stand-in (a hostNetwork pod, cluster/stand_ins.py) is deployed unless told otherwise:
+# on the run's own kind clusters; not on shared ones, whose Pod Security may forbid hostNetwork pods.
+OUTSIDE_ECHO_BY_DEFAULT = frozenset({"kind"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class RunConfig:
     probe_existing_namespaces: bool = False
     calico_manifests: Path | None = None
     registry: str | None = None
+    outside_echo: bool = False  # deploy the outside stand-in (live targets): --outside-echo/--no-outside-echo
     run_id: str = ""
 
     @property
@@ -204,6 +209,9 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
         probe_existing_namespaces=bool(options.get("probe_existing_namespaces")),
         calico_manifests=_absolute(calico_manifests, base_dir) if calico_manifests else None,
         registry=options.get("registry") or None,
+        outside_echo=(
+            target in OUTSIDE_ECHO_BY_DEFAULT if options.get("outside_echo") is None else bool(options["outside_echo"])
+        ),
         run_id=str(options.get("run_id") or uuid.uuid4().hex[:8]),
     )
 
@@ -221,4 +229,6 @@ def register_cluster_names(kind_configs: Path) -> tuple[str, ...]:
 
 def _was_given(options: Mapping[str, Any], option: str) -> bool:
     dest = "contexts" if option == "--context" else option.lstrip("-").replace("-", "_")
+    if option == "--outside-echo":  # a flag pair: --no-outside-echo (False) was given too
+        return options.get(dest) is not None
     return bool(options.get(dest))

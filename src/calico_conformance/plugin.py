@@ -173,6 +173,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="image registry mirror for probe and Calico images (live targets)",
     )
+    group.addoption(
+        "--outside-echo",
+        dest="outside_echo",
+        action="store_true",
+        default=None,
+        help="deploy a hostNetwork agent pod per node that answers the layout's outside flows "
+        "(live targets; default on for kind, off for kubeconfig, where Pod Security may forbid it)",
+    )
+    group.addoption(
+        "--no-outside-echo",
+        dest="outside_echo",
+        action="store_false",
+        default=None,
+        help="deploy no outside stand-in: flows to outside addresses are NOT_SUPPORTED (live targets)",
+    )
 
 
 OPTION_DESTS = (
@@ -192,6 +207,7 @@ OPTION_DESTS = (
     "probe_existing_namespaces",
     "calico_manifests",
     "registry",
+    "outside_echo",
 )
 
 

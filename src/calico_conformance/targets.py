@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import pytest
 
 from calico_conformance.oracle.model import ResourceSet, Scenario
-from calico_conformance.reachability import ExpectedMatrix, ObservedMatrix
+from calico_conformance.reachability import ExpectedMatrix, Flow, ObservedMatrix
 
 if TYPE_CHECKING:
     from calico_conformance.config import RunConfig
@@ -66,6 +66,15 @@ class ScenarioTarget(Protocol):
     """
 
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix: ...
+
+
+@runtime_checkable
+class FlowSupportTarget(Protocol):
+    """A target that cannot probe some flows of a layout matrix on some clusters (live targets: outside
+    addresses without an outside stand-in). The suites leave those flows out of the assertion and end the
+    test NOT_SUPPORTED with the reason, never passed."""
+
+    def unsupported_flows(self, cluster: str, flows: Iterable[Flow]) -> Mapping[Flow, str]: ...
 
 
 @dataclass(frozen=True)

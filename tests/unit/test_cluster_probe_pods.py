@@ -25,6 +25,7 @@ from calico_conformance.cluster.probe_pods import (
     same_node_pairs,
     serve_command,
 )
+from calico_conformance.cluster.stand_ins import stand_in_pods
 from calico_conformance.layout import Service, TenancyLayout, load_layout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,8 +45,10 @@ def rendered(layout: TenancyLayout, image: str = NETSHOOT_IMAGE) -> list[dict]: 
 
 def test_every_probe_pod_carries_the_never_set_readiness_gate(layout: TenancyLayout) -> None:
     specs = rendered(layout)
+    stand_ins = stand_in_pods(layout, "cc-r1-control", NODES, outside_echo=True)
+    specs += [render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id="r1") for pod in stand_ins]
 
-    assert len(specs) == len(layout.workloads)
+    assert len(specs) == len(layout.workloads) + 1 + len(NODES)  # + the rogue DNS pod, an echo per node
     for spec in specs:
         assert spec["spec"]["readinessGates"] == [{"conditionType": NEVER_READY_GATE}], spec["metadata"][
             "name"

@@ -157,3 +157,26 @@ def test_contexts_must_be_cluster_equals_context_once_each() -> None:
         parse_contexts(["finland"])
     with pytest.raises(pytest.UsageError, match="gives cluster 'finland' twice"):
         parse_contexts(["finland=a", "finland=b"])
+
+
+@pytest.mark.parametrize(
+    ("target", "given", "deployed"),
+    [
+        ("kind", None, True),  # the run's own clusters: on unless told otherwise
+        ("kind", False, False),  # --no-outside-echo
+        ("kubeconfig", None, False),  # shared clusters: Pod Security may forbid hostNetwork pods
+        ("kubeconfig", True, True),  # --outside-echo
+        ("static", None, False),
+    ],
+)
+def test_outside_echo_is_on_for_kind_and_opt_in_for_kubeconfig(
+    base: Path, target: str, given: bool | None, deployed: bool
+) -> None:
+    contexts = ["finland=ctx"] if target == "kubeconfig" else []
+    assert resolve(base, target=target, outside_echo=given, contexts=contexts).outside_echo is deployed
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_outside_echo_either_way_is_refused_without_a_live_target(base: Path, given: bool) -> None:
+    with pytest.raises(pytest.UsageError, match="--outside-echo only applies to --target=kind or --target=kubeconfig"):
+        resolve(base, target="static", outside_echo=given)

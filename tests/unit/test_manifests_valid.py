@@ -19,7 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from calico_conformance.cluster.deploy import control_tier_manifests, control_workload, read_policy_manifests
+from calico_conformance.cluster.deploy import (
+    control_namespace,
+    control_tier_manifests,
+    control_workload,
+    read_policy_manifests,
+)
 from calico_conformance.cluster.images import NETSHOOT_IMAGE
 from calico_conformance.cluster.install import render_apiserver, render_installation
 from calico_conformance.cluster.probe_pods import (
@@ -32,6 +37,7 @@ from calico_conformance.cluster.releases import RELEASES
 from calico_conformance.cluster.render_policy import scenario_manifests
 from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
+from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods
 from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.scenario import scenario_from_data
 from calico_conformance.register import ClusterSpec, load_register
@@ -132,8 +138,11 @@ def test_namespaces_configmaps_and_probe_pods(layout: TenancyLayout) -> None:
         assert_valid(render_namespace(namespace.name, namespace.labels.as_dict(), RUN))
         assert_valid(render_agent_configmap(namespace.name, AGENT, RUN))
     workloads = [*layout.all_workloads, control_workload(RUN, layout.canary_services)]
-    pods = plan_probe_pods(workloads, ["finland-worker", "finland-worker2"], canary=layout.canary_services)
-    for pod in pods:
+    nodes = ["finland-worker", "finland-worker2"]
+    pods = plan_probe_pods(workloads, nodes, canary=probe_canary(layout))
+    stand_ins = stand_in_pods(layout, control_namespace(RUN), nodes, outside_echo=True, pod_name_prefix="cc-r1-")
+    assert {pod.role for pod in stand_ins} == {"rogue-dns", "outside-echo"}  # both kinds are validated
+    for pod in [*pods, *stand_ins]:
         assert_valid(render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id=RUN))
 
 

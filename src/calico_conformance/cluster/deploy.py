@@ -2,7 +2,8 @@
 
 The result is a `Deployment`: for every layout workload that has a probe, the runner's endpoint
 (`namespace/pod` exec handle, pod IP, node); the control source, if any; and for every namespace that
-could not be probed, why. It is plain JSON state, so xdist workers share the one deployment the first
+could not be probed, why; and the stand-ins for the layout's other DNS servers and outside addresses
+(`cluster/stand_ins.py`). It is plain JSON state, so xdist workers share the one deployment the first
 worker made (`cluster/run_once.py`).
 
 The control source is a probe pod in its own namespace that a dedicated first tier lets reach every
@@ -31,6 +32,7 @@ from calico_conformance.cluster.probe_pods import (
     run_labels,
 )
 from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
+from calico_conformance.cluster.stand_ins import STAND_IN_ROLES, StandIns
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
 from calico_conformance.layout import Service, Workload
 from calico_conformance.probe.runner import ProbeEndpoint
@@ -91,6 +93,12 @@ class Deployment:
     control: str | None  # workload key of the control source, None when there is none
     unprobed: Mapping[str, str] = field(default_factory=dict)  # layout namespace -> why it has no probes
     no_control_reason: str = ""
+    stand_ins: StandIns = field(default_factory=StandIns)  # rogue DNS and outside echo (stand_ins.py)
+
+    @property
+    def all_endpoints(self) -> dict[str, ProbeEndpoint]:
+        """The workloads' probes and the stand-ins: every destination a probed flow may have."""
+        return {**self.endpoints, **self.stand_ins.endpoints}
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -98,6 +106,7 @@ class Deployment:
             "control": self.control,
             "unprobed": dict(self.unprobed),
             "no_control_reason": self.no_control_reason,
+            "stand_ins": self.stand_ins.to_state(),
         }
 
     @classmethod
@@ -110,6 +119,7 @@ class Deployment:
             state.get("control"),
             dict(state.get("unprobed", {})),
             state.get("no_control_reason", ""),
+            StandIns.from_state(state.get("stand_ins", {})),
         )
 
 
@@ -216,10 +226,12 @@ def start_probe_pods(
     )
     by_key = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in live_pods()}
     ips = {pod.key: str(by_key[pod.key]["status"]["podIP"]) for pod in pods}
+    # A hostNetwork pod (the outside echo) is no workload of Calico's: it never gets a WorkloadEndpoint.
+    on_pod_network = {pod.key: ips[pod.key] for pod in pods if not pod.host_network}
 
     def endpoints_programmed() -> Progress:
         weps = [w for ns in namespaces for w in kube.list_objects(WEP_API, "WorkloadEndpoint", namespace=ns)]
-        return workload_endpoints_cover(ips, weps)
+        return workload_endpoints_cover(on_pod_network, weps)
 
     wait_for(
         "a WorkloadEndpoint for every probe pod",
@@ -233,7 +245,7 @@ def start_probe_pods(
 
 def delete_probe_pods(kube: KubeClient, namespaces: Iterable[str], timeouts: Timeouts) -> None:
     """Remove every suite-managed probe pod left in `namespaces` (a reused kind cluster), and wait."""
-    selector = f"{ROLE_LABEL} in (probe,control)"
+    selector = f"{ROLE_LABEL} in ({','.join(('probe', CONTROL_ROLE, *STAND_IN_ROLES))})"
     stale = [p for ns in namespaces for p in kube.pods(ns, selector)]
     for pod in stale:
         kube.delete(ObjectRef("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"]))

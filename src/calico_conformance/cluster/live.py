@@ -12,9 +12,9 @@ import ipaddress
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from calico_conformance.cluster.releases import release_for
 from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
+from calico_conformance.cluster.stand_ins import probed_flows
 from calico_conformance.cluster.tools import (
     KUBECONFIG_TOOLS,
     MissingTools,
@@ -45,8 +46,16 @@ from calico_conformance.oracle.model import Pod, ResourceSet, Scenario
 from calico_conformance.probe.jobs import interface_mtu_job, mtu_sweep_job
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
 from calico_conformance.probe.runner import run_matrix
-from calico_conformance.reachability import ExpectedMatrix, Flow, Observation, ObservedMatrix, ProbeVerdict
+from calico_conformance.reachability import (
+    Expectation,
+    ExpectedMatrix,
+    Flow,
+    Observation,
+    ObservedMatrix,
+    ProbeVerdict,
+)
 from calico_conformance.register import ClusterSpec, load_register
+from calico_conformance.report.outcomes import NOT_SUPPORTED_PREFIX
 from calico_conformance.targets import ClusterFacts, MtuObservation
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "probe" / "agent.py"
@@ -107,8 +116,36 @@ class LiveTarget:
         return self._clusters[name]
 
     def observe(self, cluster: str, expected: ExpectedMatrix) -> ObservedMatrix:
+        """Observe a layout matrix: flows to other DNS servers and outside addresses go to the stand-ins."""
         live = self.cluster(cluster)
-        return self.observe_with(live, live.deployment, expected, label="matrix")
+        plan = probed_flows(expected, self.layout, live.deployment.stand_ins, live.deployment.endpoints)
+        cells = {
+            flow: Observation(ProbeVerdict.ERROR, f"{NOT_SUPPORTED_PREFIX}{why}")
+            for flow, why in plan.unsupported.items()
+        }
+        cells.update({flow: Observation(ProbeVerdict.ERROR, why) for flow, why in plan.conflicts.items()})
+        if plan.expected:
+            seen = self.observe_with(live, live.deployment, plan.expected, label="matrix")
+            for flow, probe in plan.probed_as.items():
+                observation = seen[probe]
+                if probe != flow:
+                    address = live.deployment.all_endpoints[probe.destination].ip
+                    via = f"probed at the stand-in {probe.destination} ({address})"
+                    observation = replace(
+                        observation, detail="; ".join(filter(None, [via, observation.detail]))
+                    )
+                cells[flow] = observation
+        return ObservedMatrix(cells)
+
+    def unsupported_flows(self, cluster: str, flows: Iterable[Flow]) -> dict[Flow, str]:
+        """The flows of a layout matrix this cluster cannot probe, and why (targets.FlowSupportTarget)."""
+        live = self.cluster(cluster)
+        matrix = ExpectedMatrix.from_function(flows, lambda _flow: Expectation(False))
+        return dict(
+            probed_flows(
+                matrix, self.layout, live.deployment.stand_ins, live.deployment.endpoints
+            ).unsupported
+        )
 
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix:
         """Apply a synthetic scenario in a scratch space, observe its probes, remove it again."""
@@ -238,7 +275,7 @@ class LiveTarget:
             try:
                 result = run_matrix(
                     live.executor,
-                    deployment.endpoints,
+                    deployment.all_endpoints,
                     ExpectedMatrix(probeable),
                     timeout_s=self.run.probe_timeout_s,
                     converge_timeout_s=self.run.converge_timeout_s,
@@ -262,7 +299,7 @@ class LiveTarget:
 
     def _unprobeable(self, deployment: Deployment, flow: Flow) -> str:
         for end in (flow.source, flow.destination):
-            if end in deployment.endpoints:
+            if end in deployment.all_endpoints:
                 continue
             try:
                 ipaddress.ip_address(end)
@@ -279,7 +316,7 @@ class LiveTarget:
         self, live: LiveCluster, label: str, *, summary: str = "", flows: list[Flow] | None = None
     ) -> Path:
         """Write (and attach) the diagnostics bundle for `live`; returns its directory."""
-        endpoints = live.deployment.endpoints
+        endpoints = live.deployment.all_endpoints
         involved = [
             endpoints[end]
             for flow in flows or ()

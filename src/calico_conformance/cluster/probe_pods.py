@@ -31,6 +31,7 @@ NEVER_READY_GATE = "calico-conformance.io/never-ready"  # a pod condition nothin
 AGENT_MOUNT = "/opt/calico-conformance"
 AGENT_FILE = "agent.py"
 CONTAINER = "agent"
+HOST_IP_ENV = "HOST_IP"
 
 
 def run_labels(run_id: str, role: str) -> dict[str, str]:
@@ -53,6 +54,9 @@ class ProbePod:
     services: tuple[Service, ...]  # the workload's ports plus the canary ports, each once
     node: str
     role: str = "probe"  # the ROLE_LABEL value: "control" for the positive-control source
+    dns_services: tuple[Service, ...] = ()  # answered as a rogue resolver (cluster/stand_ins.py)
+    dns_answer: str | None = None  # the address every A query gets on `dns_services`
+    host_network: bool = False  # in the node's network namespace: an address outside the pod network
 
     @property
     def key(self) -> str:
@@ -152,6 +156,18 @@ def serve_command(pod: ProbePod) -> list[str]:
         ports = sorted({service.port for service in pod.services if service.protocol == protocol})
         if ports:
             command += [f"--{protocol.lower()}", ",".join(str(port) for port in ports)]
+    for protocol in ("UDP", "TCP"):
+        ports = sorted({service.port for service in pod.dns_services if service.protocol == protocol})
+        if ports:
+            command += [f"--dns-{protocol.lower()}", ",".join(str(port) for port in ports)]
+    if pod.dns_services:
+        assert pod.dns_answer is not None, f"{pod.key}: DNS ports need an answer address"
+        command += ["--dns-answer", pod.dns_answer]
+    if pod.host_network:
+        # Only the node's own address: a node's loopback or other interfaces may already hold these ports
+        # (a local resolver on 53), and the stand-in must answer where the flows are sent. The kubelet
+        # expands $(HOST_IP) from the container's environment (the downward API's status.hostIP).
+        command += ["--bind", f"$({HOST_IP_ENV})"]
     return command
 
 
@@ -167,15 +183,17 @@ def _container_ports(services: Sequence[Service]) -> list[dict[str, Any]]:
 
 def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: str) -> dict[str, Any]:
     """The pod manifest: the workload's labels, the agent serving its ports, never Ready by design."""
-    tcp_ports = [service.port for service in pod.services if service.protocol == "TCP"]
+    tcp_ports = [s.port for s in (*pod.services, *pod.dns_services) if s.protocol == "TCP"]
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": serve_command(pod),
-        "ports": _container_ports(pod.services),
+        "ports": _container_ports((*pod.services, *pod.dns_services)),
         "volumeMounts": [{"name": "agent", "mountPath": AGENT_MOUNT, "readOnly": True}],
     }
+    if pod.host_network:
+        container["env"] = [{"name": HOST_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]
     if tcp_ports:
         # The kubelet's check is host -> local pod traffic, which Calico never polices (calico-install.md
         # §7.6): it proves the agent listens even under default-deny.
@@ -198,5 +216,6 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
             "enableServiceLinks": False,
             "containers": [container],
             "volumes": [{"name": "agent", "configMap": {"name": agent_configmap_name(agent_source)}}],
+            **({"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if pod.host_network else {}),
         },
     }

@@ -4,6 +4,9 @@ Both implement `targets.Target` (and the scenario and MTU extensions) over the s
 `Deployment` of probe pods per cluster, prepared once per run (`run_once`), and `probe.runner` with
 the `KubeExecutor` to observe a matrix with the convergence rule. They differ in what they may do:
 
+Both also deploy the stand-ins (`cluster/stand_ins.py`): a rogue DNS pod, and with `--outside-echo`
+(the default on kind) a hostNetwork echo per node for the layout's outside addresses.
+
 * kind: the cluster is the run's own. It is created from `kind-configs/<name>.yaml`, Calico is
   installed, the layout's namespaces are created (existing ones such as kube-system are labelled), the
   policy set (`--policies`) is applied, and probe pods stand in for every layout workload.
@@ -46,6 +49,7 @@ from calico_conformance.cluster.live import LiveCluster, LiveTarget
 from calico_conformance.cluster.manifest_cache import verified_manifests
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_agent_configmap, render_namespace
 from calico_conformance.cluster.run_once import once_per_run
+from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods, stand_ins_from
 from calico_conformance.cluster.tools import (
     KIND_TOOLS,
     KUBECONFIG_TOOLS,
@@ -144,23 +148,29 @@ class KindTarget(LiveTarget):
         workloads = [*self.layout.all_workloads, control_workload(run_id, self.layout.canary_services)]
         nodes = worker_nodes(live.kube.nodes())
         pods = plan_probe_pods(
-            workloads, nodes, canary=self.layout.canary_services, roles={control_key(run_id): CONTROL_ROLE}
+            workloads, nodes, canary=probe_canary(self.layout), roles={control_key(run_id): CONTROL_ROLE}
+        )
+        stand_ins = stand_in_pods(
+            self.layout, control_namespace(run_id), nodes, outside_echo=self.run.outside_echo
         )
         endpoints = start_probe_pods(
             live.kube,
-            pods,
+            [*pods, *stand_ins],
             image=self.image,
             agent_source=self.agent_source,
             run_id=run_id,
             timeouts=self.timeouts,
             create_configmaps=False,
         )
+        found = stand_ins_from(stand_ins, endpoints, outside_echo=self.run.outside_echo)
+        endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
         if has_tiers:
-            return Deployment(endpoints, control_key(run_id))
+            return Deployment(endpoints, control_key(run_id), stand_ins=found)
         return Deployment(
             {k: v for k, v in endpoints.items() if k != control_key(run_id)},
             None,
             no_control_reason=f"no control tier: tiers need Calico 3.29+, this is {self.release.tag}",
+            stand_ins=found,
         )
 
     def _kind_facts(self, spec: ClusterSpec, live: LiveCluster, state: Mapping[str, Any]) -> ClusterFacts:
@@ -233,31 +243,44 @@ class KubeconfigTarget(LiveTarget):
         pods = plan_probe_pods(
             [*workloads, control],
             nodes,
-            canary=self.layout.canary_services,
+            canary=probe_canary(self.layout),
             pod_name_prefix=f"cc-{run_id}-",
             namespaces=stand_ins,
             roles={control_key(run_id): CONTROL_ROLE},
         )
+        extra = stand_in_pods(
+            self.layout,
+            control_namespace(run_id),
+            nodes,
+            outside_echo=self.run.outside_echo,
+            pod_name_prefix=f"cc-{run_id}-",
+        )
         endpoints = start_probe_pods(
             live.kube,
-            pods,
+            [*pods, *extra],
             image=self.image,
             agent_source=self.agent_source,
             run_id=run_id,
             timeouts=self.timeouts,
             record=record,
         )
+        found = stand_ins_from(extra, endpoints, outside_echo=self.run.outside_echo)
+        endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
         if self.run.allow_cluster_scoped and self.release.minor >= (3, 29):
             for manifest in control_tier_manifests(run_id):
                 record(live.kube.create(manifest))
-            return Deployment(endpoints, control_key(run_id), unprobed)
+            return Deployment(endpoints, control_key(run_id), unprobed, stand_ins=found)
         reason = (
             "the control tier is cluster-scoped: it needs --allow-cluster-scoped"
             if not self.run.allow_cluster_scoped
             else f"tiers need Calico 3.29+, this is {self.release.tag}"
         )
         return Deployment(
-            {k: v for k, v in endpoints.items() if k != control_key(run_id)}, None, unprobed, reason
+            {k: v for k, v in endpoints.items() if k != control_key(run_id)},
+            None,
+            unprobed,
+            reason,
+            stand_ins=found,
         )
 
 

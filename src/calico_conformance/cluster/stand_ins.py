@@ -1,0 +1,209 @@
+"""Stand-ins for destinations a cluster does not have: another DNS server, and the outside.
+
+The layout names them as IP literals: `dns.otherServers` (DNS servers nobody may query) and
+`canary.outside` (addresses outside the cluster). Those are documentation addresses that never answer,
+which the static target needs (the oracle judges any address) but a live probe cannot use: silence from
+an address where nothing listens proves no deny, so such flows could only come out `error`. Live targets
+therefore deploy servers that do answer and send those flows to them instead:
+
+* the **rogue DNS** pod: a probe pod in the run's control namespace that is a real resolver (the agent's
+  `serve --dns-udp 53 --dns-tcp 53 --dns-answer ROGUE_DNS_ANSWER`) and also answers connect probes with
+  its identity. Its labels (`app=rogue-dns`, role `rogue-dns`) and its namespace match no policy of the
+  reference set, so only the clients' own egress rules can keep them from it. Flows to `otherServers`
+  go to it on the same ports.
+* the **outside echo** pods: the agent in the node's network namespace (hostNetwork), one per probe
+  node, on the ports the layout's outside flows use. A node's address is outside the pod network and
+  kind nodes have no host endpoint policy, so it stands for "anywhere outside" as policy sees it:
+  `notSelector: all()` and `nets` rules match it, pod selectors never do. A flow to an `outside`
+  address goes to the echo on another node than its source where there is one (the realistic path:
+  leaving the node, SNATed by natOutgoing). hostNetwork pods may be refused by Pod Security on shared
+  clusters, so on kubeconfig targets this is opt-in (`--outside-echo`); without it outside flows are
+  NOT_SUPPORTED, with the reason.
+
+The runner's control source is the positive control for both (the control tier lets it reach every
+pod, and nothing polices a node's input here), so a deny towards them is believed only when the
+control source got an answer in the same round. `probed_flows` is pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from calico_conformance.cluster.probe_pods import ProbePod
+from calico_conformance.layout import Service, TenancyLayout
+from calico_conformance.probe.runner import ProbeEndpoint
+from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
+
+ROGUE_DNS_WORKLOAD = "rogue-dns"
+ROGUE_DNS_ROLE = "rogue-dns"
+ROGUE_DNS_ANSWER = "192.0.2.1"  # TEST-NET-1: what every A query gets; nothing real is ever named by it
+OUTSIDE_ECHO_WORKLOAD = "outside-echo"
+OUTSIDE_ECHO_ROLE = "outside-echo"
+STAND_IN_ROLES = (ROGUE_DNS_ROLE, OUTSIDE_ECHO_ROLE)
+NO_OUTSIDE_ECHO = (
+    "nothing outside the cluster answers probes: the outside stand-in (a hostNetwork agent pod) needs "
+    "--outside-echo, which Pod Security may forbid on shared clusters"
+)
+
+
+@dataclass(frozen=True)
+class StandIns:
+    """The stand-ins of one cluster's deployment: where they run, and why one is missing."""
+
+    endpoints: Mapping[str, ProbeEndpoint] = field(default_factory=dict)  # stand-in key -> endpoint
+    rogue_dns: str | None = None  # key of the rogue DNS pod
+    outside: tuple[str, ...] = ()  # keys of the outside echo pods, one per node
+    no_outside_reason: str = NO_OUTSIDE_ECHO
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "endpoints": {key: [e.handle, e.ip, e.node] for key, e in self.endpoints.items()},
+            "rogue_dns": self.rogue_dns,
+            "outside": list(self.outside),
+            "no_outside_reason": self.no_outside_reason,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> StandIns:
+        endpoints = {
+            key: ProbeEndpoint(handle, ip, node)
+            for key, (handle, ip, node) in state.get("endpoints", {}).items()
+        }
+        return cls(
+            endpoints,
+            state.get("rogue_dns"),
+            tuple(state.get("outside", ())),
+            state.get("no_outside_reason", NO_OUTSIDE_ECHO),
+        )
+
+
+def probe_canary(layout: TenancyLayout) -> tuple[Service, ...]:
+    """What every probe pod serves beside its workload's ports: the canary ports and the DNS ports, so a
+    flow to any pod on 53 ("another DNS server") reaches a listener and only policy can stop it."""
+    return tuple(dict.fromkeys([*layout.canary_services, *layout.dns.services]))
+
+
+def outside_services(layout: TenancyLayout) -> tuple[Service, ...]:
+    """Every port a flow to an outside address may use: the canary ports and the outside exceptions'."""
+    services = [*layout.canary_services]
+    for exception in layout.exceptions:
+        if exception.destination.outside:
+            services += exception.services
+    return tuple(dict.fromkeys(services))
+
+
+def stand_in_pods(
+    layout: TenancyLayout,
+    namespace: str,
+    nodes: Sequence[str],
+    *,
+    outside_echo: bool,
+    pod_name_prefix: str = "",
+) -> list[ProbePod]:
+    """The rogue DNS pod (on the first node) and, with `outside_echo`, an outside echo on every node."""
+    if not nodes:
+        raise ValueError("no schedulable node to place the stand-ins on")
+    pods = [
+        ProbePod(
+            workload=f"{namespace}/{ROGUE_DNS_WORKLOAD}",
+            namespace=namespace,
+            pod_name=f"{pod_name_prefix}{ROGUE_DNS_WORKLOAD}",
+            labels={"app": ROGUE_DNS_WORKLOAD},
+            services=tuple(layout.canary_services),
+            node=nodes[0],
+            role=ROGUE_DNS_ROLE,
+            dns_services=tuple(layout.dns.services),
+            dns_answer=ROGUE_DNS_ANSWER,
+        )
+    ]
+    if outside_echo:
+        for index, node in enumerate(nodes):
+            name = f"{OUTSIDE_ECHO_WORKLOAD}-{index}"  # node names may be too long for a pod name
+            pods.append(
+                ProbePod(
+                    workload=f"{namespace}/{name}",
+                    namespace=namespace,
+                    pod_name=f"{pod_name_prefix}{name}",
+                    labels={"app": OUTSIDE_ECHO_WORKLOAD},
+                    services=outside_services(layout),
+                    node=node,
+                    role=OUTSIDE_ECHO_ROLE,
+                    host_network=True,
+                )
+            )
+    return pods
+
+
+def stand_ins_from(
+    pods: Iterable[ProbePod], endpoints: Mapping[str, ProbeEndpoint], *, outside_echo: bool
+) -> StandIns:
+    """The StandIns of started `pods` (`endpoints`: what `start_probe_pods` returned for them)."""
+    chosen = [pod for pod in pods if pod.role in STAND_IN_ROLES]
+    rogue = next((pod.workload for pod in chosen if pod.role == ROGUE_DNS_ROLE), None)
+    outside = tuple(pod.workload for pod in chosen if pod.role == OUTSIDE_ECHO_ROLE)
+    return StandIns(
+        {pod.workload: endpoints[pod.workload] for pod in chosen},
+        rogue,
+        outside,
+        "" if outside_echo else NO_OUTSIDE_ECHO,
+    )
+
+
+@dataclass(frozen=True)
+class ProbedFlows:
+    """How a matrix is probed with stand-ins: the matrix sent to the runner and where each flow went."""
+
+    expected: ExpectedMatrix  # flows as probed (stand-in destinations), each with its flow's expectation
+    probed_as: Mapping[Flow, Flow]  # original flow -> the flow probed for it
+    unsupported: Mapping[Flow, str]  # original flow -> why it cannot be probed on this cluster
+    conflicts: Mapping[Flow, str]  # original flow -> why its probe cannot stand for it
+
+
+def probed_flows(
+    expected: ExpectedMatrix,
+    layout: TenancyLayout,
+    stand_ins: StandIns,
+    endpoints: Mapping[str, ProbeEndpoint],
+) -> ProbedFlows:
+    """Send flows to `otherServers` to the rogue DNS pod and flows to `outside` to an outside echo.
+
+    Other flows are probed as they are. Several flows may become one probe (two `otherServers` from the
+    same source): they must then expect the same, or each is a conflict (an `error`, never a verdict).
+    """
+    dns_servers = {str(address) for address in layout.dns.other_servers}
+    outside = {str(address) for address in layout.outside_addresses}
+    probed_as: dict[Flow, Flow] = {}
+    unsupported: dict[Flow, str] = {}
+    for flow in expected:
+        destination = flow.destination
+        if destination in dns_servers and stand_ins.rogue_dns is not None:
+            destination = stand_ins.rogue_dns
+        elif destination in outside:
+            if not stand_ins.outside:
+                unsupported[flow] = stand_ins.no_outside_reason or NO_OUTSIDE_ECHO
+                continue
+            destination = _outside_echo_for(flow.source, stand_ins, endpoints)
+        probed_as[flow] = Flow(flow.source, destination, flow.port, flow.protocol)
+    groups: dict[Flow, list[Flow]] = {}
+    for flow, probe in probed_as.items():
+        groups.setdefault(probe, []).append(flow)
+    cells: dict[Flow, Expectation] = {}
+    kept: dict[Flow, Flow] = {}
+    conflicts: dict[Flow, str] = {}
+    for probe, flows in groups.items():
+        if len({expected[flow].allowed for flow in flows}) > 1:
+            why = f"probed as {probe}, which stands for {', '.join(map(str, flows))}: they expect differently"
+            conflicts.update(dict.fromkeys(flows, why))
+        else:
+            cells[probe] = expected[flows[0]]
+            kept.update(dict.fromkeys(flows, probe))
+    return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
+
+
+def _outside_echo_for(source: str, stand_ins: StandIns, endpoints: Mapping[str, ProbeEndpoint]) -> str:
+    """The outside echo on another node than `source` (leaving the node), else the first one."""
+    here = endpoints[source].node if source in endpoints else None
+    elsewhere = [key for key in stand_ins.outside if stand_ins.endpoints[key].node != here]
+    return (elsewhere or list(stand_ins.outside))[0]
