@@ -4,7 +4,8 @@ VXLAN wraps every pod packet in 50 more bytes (runbook "BGP mode versus VXLAN mo
 Configuration": VXLAN MTU = network MTU - 50). A pod MTU that ignores it works for small packets and
 hangs large transfers (fragmentation, dropped DF packets), which no reachability probe notices. Whether
 the MTU is set explicitly (`calicoNetwork.mtu`) or auto-detected, it must fit. Live targets also measure
-it on the wire; the static target says so when it skips that part.
+it on the wire (the pod MTU, a full-size DF datagram and a bulk TCP transfer across nodes,
+`mtu_checks.py`); the static target says so when it skips that part.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from calico_conformance.mtu_checks import bulk_transfer_failure
 from calico_conformance.report.outcomes import not_supported
 from calico_conformance.static_target import NO_DATAPLANE
 from calico_conformance.targets import ClusterFacts, MtuTarget, Target
@@ -74,3 +76,14 @@ def test_pod_mtu_on_the_wire(cluster: str, cluster_facts: ClusterFacts, target: 
         f"{cluster}: a DF ping of {observed.pod_mtu - IPV4_AND_ICMP_HEADERS} bytes did not cross nodes; "
         f"the largest that did was {observed.largest_df_payload} ({observed.detail})"
     )
+
+
+def test_bulk_transfer_across_nodes(cluster: str, target: Target) -> None:
+    """A multi-megabyte TCP transfer crosses nodes in time: full-size segments do not vanish (live only)."""
+    if not target.has_dataplane:
+        pytest.skip(f"{NO_DATAPLANE}; live targets send a bulk TCP transfer across nodes")
+    if not isinstance(target, MtuTarget):
+        not_supported(f"--target={target.name} does not measure the MTU on the wire yet")
+    observed = target.observe_mtu(cluster)
+    failure = bulk_transfer_failure(observed)  # an unmeasured transfer errors here, never passes
+    assert failure is None, f"{cluster}: {failure} ({observed.detail})"

@@ -85,6 +85,9 @@ class MtuObservation:
     network_mtu: int  # the node's interface
     largest_df_payload: int  # the largest ICMP payload a don't-fragment ping carried across nodes
     detail: str = ""  # how it was measured, for the failure message
+    bulk_bytes: int = 0  # the size of the TCP transfer sent across nodes
+    bulk_ok: bool | None = None  # all confirmed in time; False: it stalled; None: not measured / could not run
+    bulk_detail: str = "not measured"
 
 
 @runtime_checkable

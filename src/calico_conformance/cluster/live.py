@@ -41,9 +41,9 @@ from calico_conformance.cluster.tools import (
 from calico_conformance.cluster.waits import Timeouts
 from calico_conformance.config import RunConfig
 from calico_conformance.layout import Service, TenancyLayout, Workload
+from calico_conformance.mtu_checks import mtu_jobs, mtu_observation
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Pod, ResourceSet, Scenario
-from calico_conformance.probe.jobs import interface_mtu_job, mtu_sweep_job
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import (
@@ -59,7 +59,6 @@ from calico_conformance.report.outcomes import NOT_SUPPORTED_PREFIX
 from calico_conformance.targets import ClusterFacts, MtuObservation
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "probe" / "agent.py"
-IPV4_AND_UDP_HEADERS = 28  # a DF datagram of N IP bytes carries N - 28 payload bytes, like a ping
 
 
 @dataclass
@@ -96,6 +95,7 @@ class LiveTarget:
         self.image = rewrite_image(NETSHOOT_IMAGE, run.registry)
         self.agent_source = AGENT_SOURCE.read_text()
         self._clusters: dict[str, LiveCluster] = {}
+        self._mtu: dict[str, MtuObservation] = {}
         self._lock = threading.Lock()
         self._register: tuple[ClusterSpec, ...] = ()
 
@@ -178,7 +178,10 @@ class LiveTarget:
         return ScratchSpace(self, self.cluster(cluster), renames, namespace_labels, workloads)
 
     def observe_mtu(self, cluster: str) -> MtuObservation:
-        """eth0 MTU of a probe pod and the largest DF datagram the control pod gets across nodes."""
+        """eth0 MTU of a probe pod, and the largest DF datagram and a bulk TCP transfer the control pod
+        gets across nodes (`mtu_checks`); measured once per cluster, as the MTU tests share it."""
+        if cluster in self._mtu:
+            return self._mtu[cluster]
         live = self.cluster(cluster)
         deployment = live.deployment
         if deployment.control is None:
@@ -187,33 +190,26 @@ class LiveTarget:
             )
         source = deployment.endpoints[deployment.control]
         udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
+        tcp = [s.port for s in self.layout.canary_services if s.protocol == "TCP"]
         remote = [
             e
             for key, e in deployment.endpoints.items()
             if e.node != source.node and key != deployment.control
         ]
-        if not udp or not remote:
+        if not udp or not tcp or not remote:
             raise RuntimeError(
-                f"{cluster}: the MTU check needs a UDP canary port and a probe on another node"
+                f"{cluster}: the MTU check needs a UDP and a TCP canary port and a probe on another node"
             )
         destination = remote[0]
-        jobs = [interface_mtu_job("interface"), mtu_sweep_job("sweep", destination.ip, udp[0], timeout_s=1.0)]
+        jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
         results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
-        interface, sweep = results["interface"], results["sweep"]
-        for result in (interface, sweep):
-            if result["verdict"] != "allowed":
-                raise RuntimeError(
-                    f"{cluster}: MTU {result['id']} failed: {result['verdict']} {result['detail']}"
-                )
-        facts = self.facts(cluster)
-        network_mtu = facts.network_mtu or int(interface["mtu"])
-        detail = (
-            f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}; "
-            f"black hole: {sweep.get('black_hole')}; failure: {sweep.get('failure')}"
-        )
-        return MtuObservation(
-            int(interface["mtu"]), network_mtu, int(sweep["largest_packet"]) - IPV4_AND_UDP_HEADERS, detail
-        )
+        route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
+        try:
+            observed = mtu_observation(results, network_mtu=self.facts(cluster).network_mtu, route=route)
+        except RuntimeError as failed:
+            raise RuntimeError(f"{cluster}: {failed}") from None
+        self._mtu[cluster] = observed
+        return observed
 
     def facts(self, cluster: str) -> ClusterFacts:
         """The cluster's facts as audited live after it was prepared (never the register's)."""
