@@ -10,10 +10,11 @@ never a pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pytest
 
+from calico_conformance.defects import Defect, defect_summary
 from calico_conformance.reachability import Comparison, Flow, Mismatch, MismatchKind
 from calico_conformance.report.outcomes import InfrastructureError
 
@@ -27,22 +28,32 @@ def failure_message(
     summary: str,
     explain: Explain,
     reproduce: str | None,
+    defects: Mapping[Flow, Defect] | None = None,
 ) -> str:
+    """The matrices, whose fault each wrong flow is, the first wrong flow explained, and a reproducer."""
     wrong = comparison.mismatches
-    first = wrong[0]
+    defects = defects or {}
     lines = [
         f"{summary} — does not hold on cluster {cluster}: "
-        f"{len(wrong)} of {len(comparison.expected)} flows disagree "
+        f"{len(wrong)} of {len(comparison.expected)} flows disagree with the requirement "
         f"({_count(wrong, MismatchKind.LEAK)} leaked, {_count(wrong, MismatchKind.BLOCKED)} blocked, "
         f"{_count(wrong, MismatchKind.UNPROVEN)} unproven)",
+        *defect_summary(defects),
         "",
         comparison.render(),
         "",
-        f"first wrong flow: {first.flow}",
-        f"  required: {'allowed' if first.expected.allowed else 'denied'} ({first.expected.why})",
-        f"  observed: {_observed(first)}",
-        f"  the policy set decides it: {_explained(explain, first.flow)}",
     ]
+    first = wrong[0] if wrong else None
+    if first is not None:
+        lines += [
+            f"first wrong flow: {first.flow}" + (f" ({defects[first.flow]} defect)" if first.flow in defects else ""),
+            f"  required: {'allowed' if first.expected.allowed else 'denied'} ({first.expected.why})",
+            f"  observed: {_observed(first)}",
+            f"  the policy set decides it: {_explained(explain, first.flow)}",
+        ]
+    for flow, defect in defects.items():
+        if defect is Defect.MASKED:
+            lines.append(f"masked: {flow}: the requirement holds, but {_explained(explain, flow)}")
     if reproduce:
         lines.append(f"reproduce: {reproduce}")
     return "\n".join(lines)
@@ -66,11 +77,14 @@ def _explained(explain: Explain, flow: Flow) -> str:
         return f"(the oracle cannot say: {problem})"
 
 
-def fail_unless_matches(comparison: Comparison, message: Callable[[], str]) -> None:
-    """Pass when every flow matches; fail on a leak or block; error when something is only unproven."""
+def fail_unless_matches(
+    comparison: Comparison, message: Callable[[], str], defects: Mapping[Flow, Defect] | None = None
+) -> None:
+    """Pass when every flow matches the requirement and the policy set; fail on any defect; error when
+    something is only unproven."""
     __tracebackhide__ = True
-    if comparison.ok:
+    if comparison.ok and not defects:
         return
-    if all(mismatch.kind is MismatchKind.UNPROVEN for mismatch in comparison.mismatches):
+    if not defects and all(mismatch.kind is MismatchKind.UNPROVEN for mismatch in comparison.mismatches):
         raise InfrastructureError(message())
     pytest.fail(message(), pytrace=False)

@@ -149,7 +149,9 @@ def test_a_broken_set_fails_with_the_diff_table(broken_run: SuiteRun) -> None:
 def test_the_reproduce_command_reproduces_the_first_wrong_flow(broken_run: SuiteRun) -> None:
     output = broken_run.stdout
     command = re.search(r"^reproduce: (calico-conformance simulate \S+)$", output, re.MULTILINE)
-    first = re.search(r"^first wrong flow: (\S+) -> (\S+) (\d+)/(\w+)$", output, re.MULTILINE)
+    first = re.search(
+        r"^first wrong flow: (\S+) -> (\S+) (\d+)/(\w+) \(policy defect\)$", output, re.MULTILINE
+    )
     decided = re.search(r"^  the policy set decides it: (.*)$", output, re.MULTILINE)
     assert command is not None, output[-3000:]
     assert first is not None

@@ -85,6 +85,7 @@ def test_junit_properties_follow_the_documented_names_in_order() -> None:
         ("observed", "dropped"),
         ("deciding_policy", "default deny"),
         ("result", "ok"),
+        ("defect", ""),  # only a wrong flow compared with the policy set has one
     ]
     assert [name for name, _ in case.junit_properties()] == list(PROPERTY_NAMES)
 

@@ -40,6 +40,7 @@ PROPERTY_NAMES = (
     "observed",
     "deciding_policy",
     "result",
+    "defect",
 )
 
 
@@ -53,6 +54,7 @@ class CaseRecord:
     observed: Observation
     deciding: str  # the tier/policy/rule that decided the flow, or "" when the target cannot say
     result: str = MATCHED
+    defect: str = ""  # whose fault a wrong flow is: policy, cluster or masked (defects.Defect); "" if none
 
     @classmethod
     def judge(
@@ -73,9 +75,14 @@ class CaseRecord:
         return cls(cluster, flow, expected, observed, deciding or observed.why or expected.why, result)
 
     @classmethod
-    def from_comparison(cls, cluster: str, comparison: Comparison) -> list[CaseRecord]:
-        """Every flow of a comparison as cases, keeping the comparison's own verdict on each."""
+    def from_comparison(
+        cls, cluster: str, comparison: Comparison, defects: Mapping[Flow, object] | None = None
+    ) -> list[CaseRecord]:
+        """Every flow of a comparison as cases, keeping the comparison's own verdict on each; a flow that
+        matches the requirement but has a (masked) defect is recorded as wrong too."""
+        defects = defects or {}
         kinds = {mismatch.flow: str(mismatch.kind) for mismatch in comparison.mismatches}
+        kinds.update({flow: str(defect) for flow, defect in defects.items() if flow not in kinds})
         records = []
         for flow in comparison.expected:
             observed = comparison.observed.cells.get(flow)
@@ -83,7 +90,10 @@ class CaseRecord:
                 observed = Observation(ProbeVerdict.ERROR, detail="not observed")
             expected = comparison.expected[flow]
             deciding = observed.why or expected.why
-            records.append(cls(cluster, flow, expected, observed, deciding, kinds.get(flow, MATCHED)))
+            defect = str(defects[flow]) if flow in defects else ""
+            records.append(
+                cls(cluster, flow, expected, observed, deciding, kinds.get(flow, MATCHED), defect)
+            )
         return records
 
     @property
@@ -105,6 +115,7 @@ class CaseRecord:
             str(self.observed.verdict),
             self.deciding,
             self.result,
+            self.defect,
         )
         return list(zip(PROPERTY_NAMES, values, strict=True))
 
@@ -125,6 +136,8 @@ class CaseRecord:
             data["expectedBecause"] = self.expected.why
         if self.observed.detail:
             data["detail"] = self.observed.detail
+        if self.defect:
+            data["defect"] = self.defect
         return data
 
     @classmethod
@@ -137,7 +150,13 @@ class CaseRecord:
             why=str(data.get("decidedBy", "")),
         )
         return cls(
-            str(data["cluster"]), flow, expected, observed, str(data.get("decidedBy", "")), data["result"]
+            str(data["cluster"]),
+            flow,
+            expected,
+            observed,
+            str(data.get("decidedBy", "")),
+            data["result"],
+            str(data.get("defect", "")),
         )
 
 

@@ -17,8 +17,11 @@ anyway is turned into a failure by the collector: recording is evidence, not dec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
+from calico_conformance.defects import Defect
 from calico_conformance.reachability import (
     DEFAULT_DENY_VERDICTS,
     Comparison,
@@ -59,9 +62,12 @@ class CaseRecorder:
         self._add(case)
         return case
 
-    def comparison(self, cluster: str, comparison: Comparison) -> list[CaseRecord]:
-        """Record every flow of a compared matrix, keeping the comparison's verdict on each flow."""
-        cases = CaseRecord.from_comparison(cluster, comparison)
+    def comparison(
+        self, cluster: str, comparison: Comparison, defects: Mapping[Flow, Defect] | None = None
+    ) -> list[CaseRecord]:
+        """Record every flow of a compared matrix, keeping the comparison's verdict on each flow and,
+        where known, whose fault a wrong flow is (`defects.classify`)."""
+        cases = CaseRecord.from_comparison(cluster, comparison, defects or {})
         for case in cases:
             self._add(case)
         return cases

@@ -51,10 +51,12 @@ _CASE = {
         "protocol": {"enum": sorted(PROTOCOL_NUMBERS)},
         "expected": {"enum": ["allowed", "denied"]},
         "observed": {"enum": ["allowed", "dropped", "rejected", "error"]},
-        "result": {"enum": ["ok", "leak", "blocked", "unproven"]},
+        # `masked`: the requirement held only because the cluster disobeyed a wrong policy set.
+        "result": {"enum": ["ok", "leak", "blocked", "unproven", "masked"]},
         "decidedBy": _TEXT,
         "expectedBecause": _TEXT,
         "detail": _TEXT,
+        "defect": {"enum": ["policy", "cluster", "masked"]},
     },
 }
 
