@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from calico_conformance.cluster.render_policy import Renames, scenario_manifests
+from calico_conformance.cluster.render_policy import Renames, render_policy, scenario_manifests
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
 from calico_conformance.oracle.loader import load_manifest_text
 from calico_conformance.oracle.scenario import scenario_from_data
@@ -70,18 +70,28 @@ def test_tier_scenarios_survive_rendering(tier_scenario: Any) -> None:
     reloaded = load_manifest_text(text, "rendered.yaml")
 
     assert reloaded.tiers == scenario.resources.tiers
-    # Kubernetes policies come back as their Calico equivalent (tier default, order 1000, k8s- name).
-    calico = [p for p in scenario.resources.policies if p.kind != "KubernetesNetworkPolicy"]
-    assert [p for p in reloaded.policies if not p.name.startswith("k8s-")] == calico
-    for original in (p for p in scenario.resources.policies if p.kind == "KubernetesNetworkPolicy"):
-        (twin,) = [p for p in reloaded.policies if p.name == f"k8s-{original.name}"]
-        assert (twin.tier, twin.order, twin.selector, twin.types, twin.ingress) == (
-            original.tier,
-            original.order,
-            original.selector,
-            original.types,
-            original.ingress,
-        )
+    # Kubernetes policies are applied as the objects they were written as, Calico ones re-rendered.
+    assert sorted(reloaded.policies, key=lambda p: p.felix_key) == sorted(
+        scenario.resources.policies, key=lambda p: p.felix_key
+    )
+    knps = [m for m in scenario_manifests(scenario) if m["apiVersion"] == "networking.k8s.io/v1"]
+    assert len(knps) == sum(1 for p in scenario.resources.policies if p.kind == "KubernetesNetworkPolicy")
+
+
+def test_a_model_without_its_manifest_renders_the_calico_equivalent() -> None:
+    scenario = scenario_from_data(TIER_SCENARIOS[-1].scenario_data("3.31"), "<s>")
+    knp = next(p for p in scenario.resources.policies if p.kind == "KubernetesNetworkPolicy")
+    rendered = render_policy(dataclasses.replace(knp, manifest=None))
+    assert rendered["apiVersion"] == "projectcalico.org/v3"
+    assert rendered["metadata"]["name"] == f"k8s-{knp.name}"
+    (twin,) = load_manifest_text(json.dumps(rendered), "twin.yaml").policies
+    assert (twin.tier, twin.order, twin.selector, twin.types, twin.ingress) == (
+        knp.tier,
+        knp.order,
+        knp.selector,
+        knp.types,
+        knp.ingress,
+    )
 
 
 def test_scratch_names_carry_the_run_id_and_the_case() -> None:

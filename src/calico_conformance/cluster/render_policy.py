@@ -5,12 +5,12 @@ A synthetic scenario (the tier suite's) reaches a live target as a parsed `Scena
 rendered back as Calico resources, with names optionally rewritten (`Renames`) so a shared cluster only
 ever sees run-id-named namespaces and tiers.
 
-Faithful for Calico kinds. A Kubernetes NetworkPolicy is held in the model already converted the way
-Calico converts it (tier default, order 1000, Allow rules, orchestrator-scoped selectors), so it is
-rendered as the equivalent Calico NetworkPolicy in tier default at order 1000, named `k8s-<name>`:
-same verdicts, though among equal-order default-tier policies felix sorts it by that name instead of
-`knp.default.<name>` (calico-semantics.md §1.4), which no current tier scenario depends on. Namespace
-renames are textual on quoted selector values (`'old'` / `"old"`), as namespace names are DNS labels.
+Faithful for Calico kinds. A Kubernetes NetworkPolicy is applied as the object it was written as (the
+model keeps its manifest), so the cluster's own conversion into the default tier is what a live scenario
+tests; only a model built without a manifest falls back to the equivalent Calico NetworkPolicy in tier
+default at order 1000, named `k8s-<name>` (same verdicts, though felix then sorts it by that name instead
+of `knp.default.<name>`, calico-semantics.md §1.4). Namespace renames are textual on quoted selector
+values (`'old'` / `"old"`), as namespace names are DNS labels.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ def render_network_set(network_set: NetworkSet, renames: Renames = Renames()) ->
 
 
 def render_policy(policy: Policy, renames: Renames = Renames()) -> dict[str, Any]:
+    if policy.kind == "KubernetesNetworkPolicy" and policy.manifest is not None:
+        from calico_conformance.cluster.scratch import rename_manifest  # scratch imports this module
+
+        return rename_manifest(policy.manifest, renames)
     spec: dict[str, Any] = {"tier": renames.tier(policy.tier), "selector": renames.selector(policy.selector)}
     if policy.order is not None:
         spec["order"] = policy.order

@@ -13,6 +13,7 @@ Namespaces and ServiceAccounts are read here too: only their labels matter to po
 
 from __future__ import annotations
 
+import json
 import re
 from ipaddress import IPv4Network, IPv6Network
 
@@ -292,6 +293,7 @@ def read_kubernetes_network_policy(document: Document) -> Policy:
         egress=_rules(egress_node, Direction.EGRESS) if egress_node else (),
         location=document.location,
         api_version=document.api_version,
+        manifest=json.loads(json.dumps(document.node.value)),  # plain dicts, detached from the YAML tree
     )
 
 

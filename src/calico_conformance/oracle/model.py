@@ -12,7 +12,7 @@ import enum
 import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from calico_conformance.oracle.errors import Location
 from calico_conformance.oracle.selector import Selector
@@ -215,6 +215,9 @@ class Policy:
     service_account_selector: Selector | None = None
     location: Location | None = field(default=None, compare=False)
     api_version: str = field(default="", compare=False)  # as written, e.g. crd.projectcalico.org/v1
+    # The manifest as written (Kubernetes NetworkPolicies only): a live scenario applies the real object,
+    # so Calico's own conversion is what gets tested, not ours.
+    manifest: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def felix_key(self) -> str:
