@@ -131,11 +131,14 @@ def test_a_tiered_policy_named_tier_dot_name_loads_from_3_29(version: str) -> No
 def test_tiers_are_refused_before_3_29(version: str) -> None:
     error = load_error(calico("  tier: security\n", name="security.p"), version)
     assert error.location == Location("p.yaml", 6)
-    assert "tier 'security' needs Calico >= 3.29" in error.why
+    assert "spec.tier needs Calico >= 3.29" in error.why
 
 
-def test_the_default_tier_is_accepted_before_3_29() -> None:
-    assert load_policy(calico("  tier: default\n"), "3.27").tier == "default"
+def test_even_the_default_tier_field_is_refused_before_3_29() -> None:
+    # The v3.27.5 NetworkPolicy and GlobalNetworkPolicy CRDs have no `tier` field at all.
+    error = load_error(calico("  tier: default\n"), "3.27")
+    assert "spec.tier needs Calico >= 3.29" in error.why
+    assert load_policy(calico(""), "3.27").tier == "default"
 
 
 def test_policy_names_have_no_dots_before_3_29() -> None:

@@ -102,8 +102,8 @@ def _tier(document: Document, spec: Node) -> str:
     prefix, dot, _ = document.name.partition(".")
     version = version_text(document.version)
     if document.version < TIERS_SINCE:
-        if tier != DEFAULT_TIER:
-            raise where.error(f"tier {tier!r} needs Calico >= 3.29 (loading for Calico {version})")
+        if tier_node is not None:  # the field itself is new in 3.29 (§0): the older API refuses it
+            raise where.error(f"spec.tier needs Calico >= 3.29 (loading for Calico {version})")
         if dot:
             raise (
                 document.node.require("metadata")
