@@ -165,11 +165,13 @@ def test_a_tier_declared_twice_is_an_error() -> None:
         plan_tiers([], [Tier("security", 1.0), Tier("security", 2.0)], "3.30", strict=True, problems=[])
 
 
-@pytest.mark.parametrize(("text", "version"), [("3.30", (3, 30)), ("v3.29.2", (3, 29)), (" 3.27 ", (3, 27))])
+@pytest.mark.parametrize(("text", "version"), [("3.30", (3, 30)), ("v3.29.2", (3, 29)), ("3.27", (3, 27))])
 def test_versions_parse(text: str, version: tuple[int, int]) -> None:
     assert parse_version(text) == version
 
 
 def test_a_bad_version_is_refused() -> None:
-    with pytest.raises(LocatedError, match=re.escape("is not a version like 3.30")):
+    with pytest.raises(LocatedError, match=re.escape("invalid Calico version 'latest'")):
         parse_version("latest")
+    with pytest.raises(LocatedError, match="3.26"):  # outside the versions the semantics notes describe
+        parse_version("3.26")

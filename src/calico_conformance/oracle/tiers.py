@@ -10,11 +10,11 @@ order last, equal order by felix key byte-wise).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from calico_conformance.oracle.errors import LocatedError
+from calico_conformance.oracle.loader_document import parse_calico_version
 from calico_conformance.oracle.model import DEFAULT_TIER, Policy, Tier, TierDefaultAction
 
 TIERS_SINCE = (3, 29)
@@ -30,15 +30,11 @@ IMPLICIT_DEFAULT_TIER = Tier(DEFAULT_TIER, None, "Deny")
 # after every valid one and ends, like any tier, in a deny.
 INVALID_TIER_DEFAULT_ACTION: TierDefaultAction = "Deny"
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
 
 
 def parse_version(text: str) -> tuple[int, int]:
-    """`3.30`, `v3.30.2` -> (3, 30); anything else is bad input."""
-    found = _VERSION.match(text.strip())
-    if not found:
-        raise LocatedError(None, f"calicoVersion {text!r} is not a version like 3.30")
-    return int(found.group(1)), int(found.group(2))
+    """`3.30`, `v3.30.2` -> (3, 30): the loader's parser, so one version is understood one way everywhere."""
+    return parse_calico_version(text)
 
 
 @dataclass(frozen=True)
