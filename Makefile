@@ -35,8 +35,9 @@ test-netns: ## the real Linux dataplane tests (root)
 test-plugin: ## pytester runs of the plugin
 	$(PYTEST) tests/plugin -q
 
-static: ## the user-facing suites with no cluster: the oracle over the reference policy set
+static: ## the user-facing suites with no cluster: the oracle over both reference policy sets
 	$(PYTEST) suites --target=static -q --junitxml=$(REPORTS)/static-junit.xml
+	$(PYTEST) suites --target=static -q --calico-version 3.27 --report-dir $(REPORTS)/v3.27 --junitxml=$(REPORTS)/v3.27/static-junit.xml
 
 lint: ## ruff
 	$(PY) -m ruff check src tests suites fixtures benchmarks conftest.py

@@ -22,6 +22,9 @@ from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 
 DEFAULT_TARGET = "kind"
 DEFAULT_POLICIES = Path("policies/reference")
+# Calico below 3.29 has no tiers (calico-semantics.md §0): the same promises in its single default tier.
+DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies/reference-v3.27")
+TIERS_SINCE = (3, 29)
 DEFAULT_LAYOUT = Path("policies/tenancy.yaml")
 DEFAULT_KIND_CONFIGS = Path("kind-configs")
 DEFAULT_REPORT_DIR = Path("reports")
@@ -190,13 +193,14 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
     if not clusters:
         clusters = register_names  # default: every cluster of the register
     calico_manifests = options.get("calico_manifests")
+    calico_version = parse_calico_version(str(options.get("calico_version") or DEFAULT_CALICO_VERSION))
     return RunConfig(
         target=target,
         clusters=clusters,
-        policies=_absolute(options.get("policies") or DEFAULT_POLICIES, base_dir),
+        policies=_absolute(options.get("policies") or default_policies(calico_version), base_dir),
         layout=_absolute(options.get("layout") or DEFAULT_LAYOUT, base_dir),
         kind_configs=kind_configs,
-        calico_version=parse_calico_version(str(options.get("calico_version") or DEFAULT_CALICO_VERSION)),
+        calico_version=calico_version,
         probe_timeout_s=parse_seconds("--probe-timeout", options.get("probe_timeout") or DEFAULT_PROBE_TIMEOUT_S),
         converge_timeout_s=parse_seconds(
             "--converge-timeout", options.get("converge_timeout") or DEFAULT_CONVERGE_TIMEOUT_S
@@ -214,6 +218,12 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
         ),
         run_id=str(options.get("run_id") or uuid.uuid4().hex[:8]),
     )
+
+
+def default_policies(calico_version: str) -> Path:
+    """The bundled reference set for the Calico version: tiered from 3.29, single-tier before."""
+    major, minor = (int(part) for part in calico_version.split(".")[:2])
+    return DEFAULT_POLICIES if (major, minor) >= TIERS_SINCE else DEFAULT_POLICIES_WITHOUT_TIERS
 
 
 def register_cluster_names(kind_configs: Path) -> tuple[str, ...]:

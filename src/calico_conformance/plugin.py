@@ -23,6 +23,7 @@ from calico_conformance.config import (
     DEFAULT_KIND_CONFIGS,
     DEFAULT_LAYOUT,
     DEFAULT_POLICIES,
+    DEFAULT_POLICIES_WITHOUT_TIERS,
     DEFAULT_PROBE_TIMEOUT_S,
     DEFAULT_REPORT_DIR,
     DEFAULT_TARGET,
@@ -81,7 +82,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="policies",
         metavar="DIR",
         default=None,
-        help=f"policy manifests (files or a directory) to test (default {DEFAULT_POLICIES}/)",
+        help=(
+            f"policy manifests (files or a directory) to test (default {DEFAULT_POLICIES}/, or "
+            f"{DEFAULT_POLICIES_WITHOUT_TIERS}/ for --calico-version below 3.29)"
+        ),
     )
     group.addoption(
         "--layout",

@@ -180,3 +180,17 @@ def test_outside_echo_is_on_for_kind_and_opt_in_for_kubeconfig(
 def test_outside_echo_either_way_is_refused_without_a_live_target(base: Path, given: bool) -> None:
     with pytest.raises(pytest.UsageError, match="--outside-echo only applies to --target=kind or --target=kubeconfig"):
         resolve(base, target="static", outside_echo=given)
+
+
+@pytest.mark.parametrize(
+    ("version", "policies"),
+    [("3.31", "policies/reference"), ("3.29", "policies/reference"), ("3.28", "policies/reference-v3.27"),
+     ("v3.27.5", "policies/reference-v3.27")],
+)  # fmt: skip
+def test_the_default_policy_set_fits_the_calico_version(base: Path, version: str, policies: str) -> None:
+    # Calico below 3.29 has no tiers: the tiered reference set would not even load there.
+    assert resolve(base, target="static", calico_version=version).policies == base / policies
+
+
+def test_a_policy_set_that_is_given_wins_over_the_default_for_the_version(base: Path) -> None:
+    assert resolve(base, target="static", calico_version="3.27", policies="mine").policies == base / "mine"

@@ -173,5 +173,5 @@ def test_versions_parse(text: str, version: tuple[int, int]) -> None:
 def test_a_bad_version_is_refused() -> None:
     with pytest.raises(LocatedError, match=re.escape("invalid Calico version 'latest'")):
         parse_version("latest")
-    with pytest.raises(LocatedError, match="3.26"):  # outside the versions the semantics notes describe
+    with pytest.raises(LocatedError, match=re.escape("3.26")):  # outside the versions the semantics notes describe
         parse_version("3.26")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-def test_the_reference_set_passes_the_gate(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(capsys, REFERENCE, "--layout", TENANCY, "--fail-on", "info")
+@pytest.mark.parametrize(
+    ("policies", "version"), [("reference", "3.31"), ("reference-v3.27", "3.27")], ids=["tiered", "single-tier"]
+)
+def test_the_reference_sets_pass_the_gate(
+    capsys: pytest.CaptureFixture[str], policies: str, version: str
+) -> None:
+    path = str(ROOT / "policies" / policies)
+    status, out, err = run(capsys, path, "--layout", TENANCY, "--fail-on", "info", "--calico-version", version)
     assert (status, err) == (0, "")
     assert out.splitlines()[-1] == "0 findings (0 error, 0 warning, 0 info)"
 
@@ -133,19 +140,30 @@ def test_sarif_carries_the_notes_as_notifications(capsys: pytest.CaptureFixture[
     assert "no --layout given" in notification["message"]["text"]
 
 
+@pytest.fixture
+def policy_repo(tmp_path: Path) -> Path:
+    """A policy repository as users keep one: the layout beside the manifests it constrains."""
+    shutil.copy(TENANCY, tmp_path / "tenancy.yaml")
+    shutil.copytree(REFERENCE, tmp_path / "reference")
+    return tmp_path
+
+
 def test_the_layout_inside_the_policy_directory_is_not_linted_as_a_manifest(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], policy_repo: Path
 ) -> None:
-    status, out, _ = run(capsys, str(ROOT / "policies"), "--layout", TENANCY, "--fail-on", "info")
+    layout = str(policy_repo / "tenancy.yaml")
+    status, out, _ = run(capsys, str(policy_repo), "--layout", layout, "--fail-on", "info")
     assert status == 0
     assert out.splitlines()[-1] == "0 findings (0 error, 0 warning, 0 info)"
 
 
-def test_a_layout_met_without_layout_is_named_in_a_note(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, str(ROOT / "policies"), "--fail-on", "info")
+def test_a_layout_met_without_layout_is_named_in_a_note(
+    capsys: pytest.CaptureFixture[str], policy_repo: Path
+) -> None:
+    status, out, _ = run(capsys, str(policy_repo), "--fail-on", "info")
     notes = [line for line in out.splitlines() if line.startswith("note: ")]
     assert status == 0
     assert notes[0] == (
-        f"note: {TENANCY}: a tenancy layout, not a manifest; it was not linted (pass it as --layout to run"
-        " the inventory-based checks against it)"
+        f"note: {policy_repo / 'tenancy.yaml'}: a tenancy layout, not a manifest; it was not linted (pass it"
+        " as --layout to run the inventory-based checks against it)"
     )
