@@ -101,6 +101,7 @@ def test_a_job_without_a_line_is_an_error_never_a_deny() -> None:
         (["not json"], "is not JSON"),
         (['{"verdict": "allowed"}'], "no string id"),
         ([_line("99")], "not sent: 99"),
+        ([_line("1", "dropped"), _line("2"), _line("1", "allowed")], "line 3 reports job '1' a second time"),
     ],
 )
 def test_output_that_cannot_be_trusted_is_an_executor_error(lines: list[str], why: str) -> None:

@@ -261,6 +261,10 @@ def results_in_job_order(
             raise ExecutorError(f"{source}: agent output line {number} is not JSON: {line[:200]!r}") from None
         if not isinstance(result, dict) or not isinstance(result.get("id"), str):
             raise ExecutorError(f"{source}: agent output line {number} has no string id: {line[:200]!r}")
+        if result["id"] in by_id:  # the agent writes exactly one line per job: which of two would be true?
+            raise ExecutorError(
+                f"{source}: agent output line {number} reports job {result['id']!r} a second time"
+            )
         by_id[result["id"]] = result
     unknown = sorted(set(by_id) - {str(job["id"]) for job in jobs})
     if unknown:
