@@ -112,3 +112,33 @@ def test_non_strict_records_an_undeclared_namespace_and_carries_on() -> None:
         "pods.yaml:3: pod elsewhere/c is in namespace elsewhere, which is not declared"
     ]
     assert endpoints.pod_labels["elsewhere/c"]["pcns.kubernetes.io/metadata.name"] == "elsewhere"
+
+
+def test_a_service_account_name_of_63_characters_or_more_gives_no_serviceaccount_label() -> None:
+    """§2.3: `projectcalico.org/serviceaccount=<sa>` "(only if SA name < 63 chars)"; the converter copies
+    the pod's labels first and only then writes that label, so without it a pod's own label of that key
+    stays. The `ksa.<ns>.<sa>` profile still gives `pcsa.projectcalico.org/name`."""
+    shop = Namespace("shop")
+    limit, short = "s" * 63, "s" * 62
+    endpoints = EndpointIndex(
+        [shop],
+        [
+            Pod("long", "shop", ipaddress.ip_address("10.0.0.1"), service_account=limit),
+            Pod("short", "shop", ipaddress.ip_address("10.0.0.2"), service_account=short),
+            Pod(
+                "own",
+                "shop",
+                ipaddress.ip_address("10.0.0.3"),
+                Labels.of({"projectcalico.org/serviceaccount": "claimed"}),
+                service_account=limit,
+            ),
+        ],
+        [],
+        [],
+        strict=True,
+        problems=[],
+    )
+    assert "projectcalico.org/serviceaccount" not in endpoints.pod_labels["shop/long"]
+    assert endpoints.pod_labels["shop/long"]["pcsa.projectcalico.org/name"] == limit
+    assert endpoints.pod_labels["shop/short"]["projectcalico.org/serviceaccount"] == short
+    assert endpoints.pod_labels["shop/own"]["projectcalico.org/serviceaccount"] == "claimed"

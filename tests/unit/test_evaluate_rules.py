@@ -175,6 +175,37 @@ def test_service_accounts_in_a_namespaced_policy_are_scoped_to_its_namespace() -
     assert not allowed(oracle, "y/robot", "x/server")
 
 
+def test_service_account_names_never_match_a_pod_whose_account_name_has_63_characters_or_more() -> None:
+    """§2.3: a pod carries `projectcalico.org/serviceaccount` "only if SA name < 63 chars", and §2.2
+    turns `serviceAccounts.names` into `projectcalico.org/serviceaccount in {names}`: naming such an
+    account matches none of its pods (one character shorter, it does)."""
+    limit, short = "r" * 63, "r" * 62
+    cluster = f"""
+        calicoVersion: "3.30"
+        namespaces: [{{name: x}}]
+        pods:
+          - {{name: server, namespace: x, ip: 10.0.0.10}}
+          - {{name: limit, namespace: x, ip: 10.0.0.11, serviceAccount: {limit}}}
+          - {{name: short, namespace: x, ip: 10.0.0.12, serviceAccount: {short}}}
+        resources:
+          - apiVersion: projectcalico.org/v3
+            kind: NetworkPolicy
+            metadata: {{name: guard, namespace: x}}
+            spec:
+              selector: all()
+              types: [Ingress]
+              ingress:
+                - action: Allow
+                  source: {{serviceAccounts: {{names: [{limit}, {short}]}}}}
+    """
+    oracle = oracle_for(cluster)
+    assert not allowed(oracle, "x/limit", "x/server")
+    assert allowed(oracle, "x/short", "x/server")
+    pairs = oracle.all_pairs(80, "TCP")
+    assert not pairs[("x/limit", "x/server")]
+    assert pairs[("x/short", "x/server")]
+
+
 # --- §2.1 nets, protocols, ICMP -----------------------------------------------------------------------
 
 

@@ -33,6 +33,8 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Profile labels naming the namespace / service account (`NamespaceToProfile`, `ServiceAccountToProfile`).
 PROFILE_NAME_LABEL = "projectcalico.org/name"
 ORCHESTRATOR_K8S = "k8s"
+# A pod gets `projectcalico.org/serviceaccount` only when its account name is shorter than this (§2.3).
+SERVICE_ACCOUNT_LABEL_MAX = 63
 
 LabelMap = Mapping[str, str]
 
@@ -159,10 +161,13 @@ class EndpointIndex:
         labels[f"{SERVICE_ACCOUNT_PREFIX}{PROFILE_NAME_LABEL}"] = pod.service_account
         # "endpoints have their own labels; these take priority" (felix's label inheritance index)
         labels.update(pod.labels)
-        # The converter writes the pseudo-labels after copying the pod's labels, so they always win.
+        # The converter writes the pseudo-labels after copying the pod's labels, so they always win; the
+        # service-account one only "if less than 63 characters" (`workload_endpoint_default.go`), so a
+        # longer name leaves the pod without it (or with its own label of that key).
         labels[NAMESPACE_LABEL] = pod.namespace
         labels[ORCHESTRATOR_LABEL] = ORCHESTRATOR_K8S
-        labels[SERVICE_ACCOUNT_LABEL] = pod.service_account
+        if 0 < len(pod.service_account) < SERVICE_ACCOUNT_LABEL_MAX:
+            labels[SERVICE_ACCOUNT_LABEL] = pod.service_account
         return labels
 
     def _set_labels(self, network_set: NetworkSet) -> LabelMap:
