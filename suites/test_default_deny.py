@@ -3,7 +3,8 @@
 The runbook applies `default-deny-all` to every namespace the moment it is created; workloads must
 declare what they accept and originate. Each case is one namespace's sentinel workload, a probe that no
 exception names: it must neither send to nor receive from any other workload (its own namespace included)
-nor reach outside the cluster, except where the layout allows it (its namespace's DNS, an exception).
+nor reach outside the cluster, on any probed port nor by ICMP, except where the layout allows it (its
+namespace's DNS, an exception).
 The exceptions outside royal-bank's (e.g. kube-dns forwarding upstream) are proven exact here too: each
 opens its own ports towards its own destination and nothing next to them.
 """

@@ -2,9 +2,10 @@
 
 The Royal Bank's tenancy agreement requires network-level isolation between royal-bank and every other
 customer namespace (runbook, "Calico deployment"). Each case is one other customer and one service:
-every workload of both namespaces, both directions, on every port either declares, the canary ports and
-UDP. The denial is absolute: no exception in the layout can soften it. The logging exception is proven
-exact: royal-bank reaches platform/log-collector on 5044/TCP and nothing else in platform.
+every workload of both namespaces, both directions, on every port either declares, the canary ports,
+UDP, and ICMP (a ping opens no port but is traffic all the same). The denial is absolute: no exception
+in the layout can soften it. The logging exception is proven exact: royal-bank reaches
+platform/log-collector on 5044/TCP and nothing else in platform.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A case is data (STYLE.md, "Cases are data"): its id is the test id (`finland-customer-a-tcp-8443`), so
 `-k` selects it and the report names it, and its flows are exactly the matrix the test asserts on. The
 builders here decide *which* flows each promise is proven on: every workload of the namespaces
-involved, both directions, every declared port, the canary ports and UDP. What the flows *should* do is
+involved, both directions, every declared port, the canary ports, UDP and ICMP (a ping is traffic too: a
+policy allowing ICMP between tenants breaks isolation without opening any port). What the flows *should* do is
 the requirement (`requirement_matrix`, from the layout) or, where the agreement is absolute (royal-bank
 isolation), a hand-stated deny that no exception in the layout can soften.
 """
@@ -25,6 +26,9 @@ from calico_conformance.layout import (
 )
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
 from calico_conformance.tier_scenarios import tier_cases
+
+ICMP = "ICMP"
+ICMP_SLUG = "icmp"  # how test ids name the ICMP case, beside `tcp-8443`
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,19 @@ def flows_between(
     )
 
 
+def icmp_flows_between(sources: Iterable[str], destinations: Iterable[str]) -> tuple[Flow, ...]:
+    """An ICMP echo from each source to each other destination, sorted: ICMP has no port."""
+    return tuple(
+        sorted(
+            {
+                Flow(source, destination, None, ICMP)
+                for source, destination in product(sources, destinations)
+                if source != destination
+            }
+        )
+    )
+
+
 def _keys(workloads: Iterable[Workload]) -> list[str]:
     return [workload.key for workload in workloads]
 
@@ -104,6 +121,15 @@ def isolation_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reac
                     summary=f"{royal.name} and {peer.name} cannot reach each other on {service}",
                 )
             )
+        royal_keys, peer_keys = _keys(royal.workloads), _keys(peer.workloads)
+        cases.append(
+            ReachabilityCase(
+                id=f"{cluster}-{peer.name}-{ICMP_SLUG}",
+                cluster=cluster,
+                flows=icmp_flows_between(royal_keys, peer_keys) + icmp_flows_between(peer_keys, royal_keys),
+                summary=f"{royal.name} and {peer.name} cannot ping each other",
+            )
+        )
     return cases
 
 
@@ -174,12 +200,16 @@ def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[R
             for flow in flows_between([sentinel.key], [other.key], _services(layout, [other]))
         )
         inbound = flows_between(_keys(others), [sentinel.key], _services(layout, [sentinel]))
-        outside = flows_between([sentinel.key], map(str, layout.outside_addresses), layout.canary_services)
+        outside_addresses = [str(address) for address in layout.outside_addresses]
+        outside = flows_between([sentinel.key], outside_addresses, layout.canary_services)
+        pings = icmp_flows_between([sentinel.key], _keys(others) + outside_addresses) + icmp_flows_between(
+            _keys(others), [sentinel.key]
+        )
         cases.append(
             ReachabilityCase(
                 id=f"{cluster}-{namespace.name}",
                 cluster=cluster,
-                flows=tuple(sorted(outbound + inbound + outside)),
+                flows=tuple(sorted(outbound + inbound + outside + pings)),
                 summary=f"{sentinel.key} can neither send nor receive, apart from the layout's exceptions",
             )
         )

@@ -59,7 +59,8 @@ def _inputs_digest(inputs: Inputs) -> tuple[str, str, str]:
 
 
 def _layout_flows(layout: TenancyLayout) -> Iterator[Flow]:
-    """Every workload to every port of every other workload, and to and from the outside addresses."""
+    """Every workload to every port of every other workload, and to and from the outside addresses;
+    on ICMP too, which has no port."""
     workloads = layout.workloads
     services = {service for workload in workloads for service in workload.ports} | set(layout.canary_services)
     services |= set(layout.dns.services)
@@ -68,7 +69,9 @@ def _layout_flows(layout: TenancyLayout) -> Iterator[Flow]:
             if source.key != destination.key:
                 for service in {*destination.ports, *layout.canary_services}:
                     yield Flow(source.key, destination.key, service.port, service.protocol)
+                yield Flow(source.key, destination.key, None, "ICMP")
         for address in (*layout.outside_addresses, *layout.dns.other_servers):
+            yield Flow(source.key, str(address), None, "ICMP")
             for service in services:
                 yield Flow(source.key, str(address), service.port, service.protocol)
                 yield Flow(str(address), source.key, service.port, service.protocol)

@@ -36,6 +36,13 @@ from calico_conformance.tier_scenarios import CLIENT_FLOW, CONTROL_FLOW, TIER_SC
 from calico_conformance.workloads import layout_pods
 
 ROOT = Path(__file__).parents[2]
+
+
+def policy_set(directory: Path, text: str) -> ResourceSet:
+    """A policy set written inline, loaded as a file of it."""
+    path = directory / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_manifests([path])
 CLUSTERS = ("finland", "germany", "helsinki")
 
 
@@ -131,6 +138,42 @@ def test_isolation_cases_cover_every_service_both_ways(layout: TenancyLayout) ->
     case = next(case for case in isolation_cases(layout, ["finland"]) if case.id == "finland-customer-b-udp-7777")
     assert Flow("customer-b/game-server", "royal-bank/ledger", 7777, "UDP") in case.flows
     assert Flow("royal-bank/ledger", "customer-b/game-server", 7777, "UDP") in case.flows
+
+
+def test_isolation_and_default_deny_are_proven_on_icmp_too(
+    tmp_path: Path, run: RunConfig, layout: TenancyLayout
+) -> None:
+    # A GlobalNetworkPolicy allowing ICMP between customer namespaces opens no port, yet royal-bank can
+    # be pinged from customer-a: the tenancy agreement promises no traffic at all, either way.
+    pings = policy_set(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: allow-ping-between-customers}
+spec:
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, protocol: ICMP}]
+  egress: [{action: Allow, protocol: ICMP}]
+""",
+    )
+    target = StaticTarget(run, layout, pings)
+    case = next(case for case in isolation_cases(layout, ["finland"]) if case.id == "finland-customer-a-icmp")
+    assert Flow("customer-a/shop", "royal-bank/ledger", None, "ICMP") in case.flows
+    assert Flow("royal-bank/ledger", "customer-a/shop", None, "ICMP") in case.flows
+    isolation = compare(denied_matrix(case.flows, "isolation"), target.observe("finland", denied_matrix(case.flows, "")))
+    assert {mismatch.kind for mismatch in isolation.mismatches} == {MismatchKind.LEAK}
+    assert len(isolation.mismatches) == len(case.flows) == 8  # 2 x 2 workloads, both directions
+
+    deny = next(case for case in default_deny_cases(layout, ["finland"]) if case.id == "finland-royal-bank")
+    assert Flow("royal-bank/sentinel", "192.0.2.10", None, "ICMP") in deny.flows
+    ping_in = Flow("customer-b/sentinel", "royal-bank/sentinel", None, "ICMP")
+    assert ping_in in deny.flows
+    assert not requirement_matrix(layout, [ping_in])[ping_in].allowed
+    observed = target.observe("finland", denied_matrix([ping_in], ""))
+    assert observed[ping_in].verdict is ProbeVerdict.ALLOWED
 
 
 def test_the_exception_case_probes_the_closed_port_of_its_destination(layout: TenancyLayout) -> None:

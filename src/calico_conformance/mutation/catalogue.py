@@ -5,7 +5,7 @@ effect, such as breaking one side of a flow the other side already denies, prove
 out). Each names the suite modules that must fail on it. The first eleven are the issue's list; the rest
 are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
 port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
-opened to every port, and a duplicated key in the layout.
+opened to every port, ICMP allowed between tenants, and a duplicated key in the layout.
 """
 
 from __future__ import annotations
@@ -264,6 +264,32 @@ def _upstream_every_port(policy: Document) -> None:
 )
 def _open_kube_dns_egress(workspace: Workspace) -> None:
     workspace.edit("GlobalNetworkPolicy", "platform.kube-dns", None, _upstream_every_port)
+
+
+@fault(
+    "icmp-between-customers",
+    "a GlobalNetworkPolicy first in tier security lets customer namespaces ping each other (no port opened)",
+    ISOLATION,
+    DEFAULT_DENY,
+)
+def _allow_icmp_between_customers(workspace: Workspace) -> None:
+    workspace.add(
+        "05-allow-ping.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "security.allow-ping"},
+            "spec": {
+                "tier": "security",
+                "order": 1,
+                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
+                "selector": "all()",
+                "types": ["Ingress", "Egress"],
+                "ingress": [{"action": "Allow", "protocol": "ICMP"}],
+                "egress": [{"action": "Allow", "protocol": "ICMP"}],
+            },
+        },
+    )
 
 
 @fault("layout-duplicate-key", "royal-bank's resolvesDns is given twice in the tenancy layout")
