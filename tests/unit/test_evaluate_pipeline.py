@@ -232,3 +232,45 @@ def test_scenario_source_is_the_location_file() -> None:
     location = verdict(oracle, "ops/probe", "shop/db", 5432).ingress.location
     assert location is not None
     assert location.file == SOURCE
+
+
+LONG_ACCOUNT = "robot-" + "r" * 57  # 63 characters: its pods carry no projectcalico.org/serviceaccount
+
+
+@pytest.mark.parametrize(
+    ("selector_line", "applies"),
+    [
+        pytest.param("", True, id="selector-absent"),
+        pytest.param("selector: ''", True, id="selector-empty"),
+        pytest.param("selector: all()", False, id="selector-all"),
+    ],
+)
+def test_a_global_policys_service_account_selector_rewrites_only_a_written_selector(
+    selector_line: str, applies: bool
+) -> None:
+    """`globalnetworkpolicyprocessor.go` appends `pcsa.<serviceAccountSelector>` to the selector *as
+    written* ("" when absent: the appended part stands alone) and then replaces every `all()` by
+    `has(projectcalico.org/serviceaccount)` (§2.2 "Policy-level selectors"). So a written `all()` keeps
+    out the pods without that label (§2.3: account names of 63+ characters) and an absent one does not."""
+    oracle = oracle_for(
+        f"""
+        calicoVersion: "3.30"
+        namespaces: [{{name: shop}}]
+        pods:
+          - {{name: robot, namespace: shop, ip: 10.244.0.10, serviceAccount: {LONG_ACCOUNT}}}
+          - {{name: client, namespace: shop, ip: 10.244.0.11}}
+        resources:
+          - apiVersion: v1
+            kind: ServiceAccount
+            metadata: {{name: {LONG_ACCOUNT}, namespace: shop, labels: {{trusted: "yes"}}}}
+          - apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: {{name: trusted-deny-ingress}}
+            spec:
+              {selector_line or "order: 1"}
+              serviceAccountSelector: trusted == 'yes'
+              types: [Ingress]
+        """
+    )
+    assert allowed(oracle, "shop/client", "shop/robot") is not applies
+    assert oracle.all_pairs(80, "TCP")[("shop/client", "shop/robot")] is not applies

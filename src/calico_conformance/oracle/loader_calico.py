@@ -32,7 +32,7 @@ from calico_conformance.oracle.model import (
     Rule,
     Tier,
 )
-from calico_conformance.oracle.selector import ALL
+from calico_conformance.oracle.selector import parse_selector
 from calico_conformance.oracle.yamlsrc import Node
 
 # Written directly as CRDs, policies bypass clientv3's `types` defaulting and felix reads empty types
@@ -58,6 +58,11 @@ BUILT_IN_TIER_ORDERS = {
 TIER_DEFAULT_ACTIONS = ("Deny", "Pass")
 PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)  # the only hint Calico defines; it never changes verdicts
 DOCUMENT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec"})
+# An omitted policy selector selects everything, like `all()`, but Calico's update processors build the
+# final selector from the text as written: a GlobalNetworkPolicy's `all()` is rewritten to
+# `has(projectcalico.org/serviceaccount)` once a serviceAccountSelector is appended, an omitted one is
+# not (§2.2). Its empty source text is how `scoping.py` tells the two apart.
+OMITTED_SELECTOR = parse_selector("")
 
 
 def _order(spec: Node) -> float | None:
@@ -159,7 +164,7 @@ def read_calico_policy(document: Document) -> Policy:
         namespace=document.namespace,
         tier=_tier(document, spec),
         order=_order(spec),
-        selector=read_selector(selector_node) if selector_node is not None else ALL,
+        selector=read_selector(selector_node) if selector_node is not None else OMITTED_SELECTOR,
         types=_types(spec, document.api_version),
         ingress=_rules(spec, Direction.INGRESS, document.namespace),
         egress=_rules(spec, Direction.EGRESS, document.namespace),
