@@ -11,11 +11,12 @@ whichever protocol was negotiated. The batch is ASCII JSON, so characters and by
 
 Bounded: at most `max_concurrent_execs` execs run at once on the API server, and a batch has a hard
 deadline. When the deadline passes, jobs the agent already reported keep their result and every other
-job becomes `error` (never a deny); an exec that cannot start or exits non-zero is an `ExecutorError`,
-which the runner turns into `error` for the whole batch.
+job becomes `error` (never a deny); an exec that cannot start, breaks mid-stream or exits non-zero is an
+`ExecutorError`, which the runner turns into `error` for the whole batch.
 
-The exec path itself (the stream, the websocket) runs only against a live cluster; the tests here drive
-the collection and deadline logic through `ExecSession`, and run the exact command line locally.
+The exec path into a real API server runs only against a live cluster; the tests drive the collection
+and deadline logic through `ExecSession`, run the exact command line locally, and read a batch through
+the client's own `WSClient` from a local websocket endpoint that frames the v4 channel protocol.
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ class KubeExecutor:
                 detail = f"the agent did not finish within the batch deadline of {deadline_s:g}s"
                 return results_in_job_order(jobs, stdout.splitlines(), source=source, missing_detail=detail)
             returncode = _returncode(session, source)
+        except ExecutorError:
+            raise
+        except Exception as error:  # the websocket broke mid-batch (connection lost, TLS, timeout)
+            raise ExecutorError(
+                f"{source}: the exec stream failed: {type(error).__name__}: {error}"
+            ) from None
         finally:
             session.close()
         if returncode != 0:

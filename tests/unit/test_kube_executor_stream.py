@@ -1,0 +1,176 @@
+"""`KubeExecutor` over the kubernetes client's REAL exec stream (`kubernetes.stream.stream`, `WSClient`).
+
+What is real here: `stream_exec` calling `connect_get_namespaced_pod_exec` through `kubernetes.stream`,
+the client's websocket, its channel demultiplexing, `returncode` read from the error channel, and the
+exact command a pod runs (`sh -c 'head -c N | exec python3 ... probe'`), run on this
+machine with the real agent and a stdin that is never closed (the v4 channel protocol cannot close it).
+
+What stands in: `ExecEndpoint`, a local websocket server playing the API server's exec subresource the
+way the v4 channel protocol frames it (one channel byte before each frame's data: 0 stdin, 1 stdout,
+2 stderr, 3 the final `metav1.Status`). It proves our use of the client, not the API server's behaviour.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import struct
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from kubernetes.client import ApiClient, Configuration, CoreV1Api
+
+from calico_conformance.probe.executor import ExecutorError, Job
+from calico_conformance.probe.jobs import connect_job
+from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
+
+AGENT = Path(__file__).resolve().parents[2] / "src" / "calico_conformance" / "probe" / "agent.py"
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+STDIN, STDOUT, ERROR = 0, 1, 3
+SUCCESS = {"metadata": {}, "status": "Success"}
+FRAME_BYTES = 100  # stdout is sent in small frames, so result lines are split across frames
+
+
+def exit_status(code: int) -> dict[str, object]:
+    """The Status the API server sends on the error channel when the command exits non-zero."""
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: exit status {code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+    }
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """An unmasked server-to-client frame (RFC 6455 section 5.2)."""
+    if len(payload) < 126:
+        return bytes([0x80 | opcode, len(payload)]) + payload
+    return bytes([0x80 | opcode, 126]) + struct.pack("!H", len(payload)) + payload
+
+
+def read_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the client went away")
+        data += chunk
+    return data
+
+
+def client_frames(conn: socket.socket) -> Iterator[bytes]:
+    """The payloads of the masked frames a client sends, until it closes."""
+    while True:
+        first, second = read_exactly(conn, 2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", read_exactly(conn, 2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", read_exactly(conn, 8))[0]
+        mask = read_exactly(conn, 4)
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(read_exactly(conn, size)))
+        if first & 0x0F == 0x8:
+            return
+        yield payload
+
+
+class ExecEndpoint:
+    """One exec per connection: runs the argv it was given here, or misbehaves as told."""
+
+    def __init__(self, behaviour: str) -> None:
+        # "run"; "lose-connection": cut the stream mid-frame
+        self.behaviour = behaviour
+        self.argv: Sequence[str] = ()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve_one, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve_one(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            target = request.split(b" ", 2)[1].decode()
+            self.argv = parse_qs(urlsplit(target).query)["command"]  # the exec subresource's argv
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID.encode()).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+            )
+            if self.behaviour == "lose-connection":
+                conn.sendall(bytes([0x82, 100, STDOUT]) + b'{"id": "0", "verd')  # 100 bytes promised
+                conn.shutdown(socket.SHUT_RDWR)
+                return
+            self._run(conn)
+
+    def _run(self, conn: socket.socket) -> None:
+        process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        stdin, stdout = process.stdin, process.stdout
+        assert stdin is not None
+        assert stdout is not None
+
+        def feed_stdin() -> None:  # never closes the process's stdin: the v4 protocol cannot
+            try:
+                for payload in client_frames(conn):
+                    if payload[:1] == bytes([STDIN]):
+                        stdin.write(payload[1:])
+                        stdin.flush()
+            except (ConnectionError, OSError):
+                pass
+
+        threading.Thread(target=feed_stdin, daemon=True).start()
+        while chunk := stdout.read1(FRAME_BYTES):  # type: ignore[attr-defined]  # a BufferedReader
+            conn.sendall(frame(0x2, bytes([STDOUT]) + chunk))
+        code = process.wait()
+        stdin.close()
+        status = SUCCESS if code == 0 else exit_status(code)
+        conn.sendall(frame(0x2, bytes([ERROR]) + json.dumps(status).encode()))
+        conn.sendall(frame(0x8, struct.pack("!H", 1000)))
+
+
+def executor_for(endpoint: ExecEndpoint) -> KubeExecutor:
+    core_api = CoreV1Api(ApiClient(Configuration(host=endpoint.host)))
+    return KubeExecutor(stream_exec(core_api), agent_path=str(AGENT))
+
+
+def closed_port_jobs(count: int) -> list[Job]:
+    # Port 9 (discard) on the loopback: nothing listens here, so the kernel answers with a RST.
+    return [connect_job(f"job-{index}", "127.0.0.1", 9, "tcp", timeout_s=1.0) for index in range(count)]
+
+
+def test_results_of_a_real_exec_stream_come_back_whole() -> None:
+    batch = closed_port_jobs(40)  # about 9 kB of result lines, in frames of 100 bytes
+
+    results = executor_for(ExecEndpoint("run")).run_batch("x/a", batch, deadline_s=30)
+
+    assert [result["id"] for result in results] == [job["id"] for job in batch]
+    assert {result["verdict"] for result in results} == {"rejected"}
+
+
+def test_the_exit_status_is_read_from_the_error_channel() -> None:
+    bad_batch: list[Job] = [{"kind": "connect"}]  # no id: the agent refuses the array and exits 2
+
+    with pytest.raises(ExecutorError, match=r"x/a: the agent could not run \(exit 2\)"):
+        executor_for(ExecEndpoint("run")).run_batch("x/a", bad_batch, deadline_s=30)
+
+
+def test_a_stream_lost_mid_frame_is_an_executor_error() -> None:
+    with pytest.raises(ExecutorError, match="x/a: the exec stream failed"):
+        executor_for(ExecEndpoint("lose-connection")).run_batch("x/a", closed_port_jobs(1), deadline_s=30)
