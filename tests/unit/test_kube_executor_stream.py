@@ -85,10 +85,11 @@ class ExecEndpoint:
     """One exec per connection: runs the argv it was given here, or misbehaves as told."""
 
     def __init__(self, behaviour: str) -> None:
-        # "run"; "lose-connection": cut the stream mid-frame
+        # "run"; "lose-connection": cut the stream mid-frame; "stall": stop sending mid-frame, stay open
         self.behaviour = behaviour
         self.argv: Sequence[str] = ()
         self.listener = socket.create_server(("127.0.0.1", 0))
+        self.stalled = threading.Event()  # set to let a stalled connection go
         self.thread = threading.Thread(target=self._serve_one, daemon=True)
         self.thread.start()
 
@@ -117,6 +118,10 @@ class ExecEndpoint:
             if self.behaviour == "lose-connection":
                 conn.sendall(bytes([0x82, 100, STDOUT]) + b'{"id": "0", "verd')  # 100 bytes promised
                 conn.shutdown(socket.SHUT_RDWR)
+                return
+            if self.behaviour == "stall":
+                conn.sendall(bytes([0x82, 100, STDOUT]) + b'{"id": "0", "verd')
+                self.stalled.wait()
                 return
             self._run(conn)
 
@@ -174,3 +179,12 @@ def test_the_exit_status_is_read_from_the_error_channel() -> None:
 def test_a_stream_lost_mid_frame_is_an_executor_error() -> None:
     with pytest.raises(ExecutorError, match="x/a: the exec stream failed"):
         executor_for(ExecEndpoint("lose-connection")).run_batch("x/a", closed_port_jobs(1), deadline_s=30)
+
+
+def test_a_stream_stalled_mid_frame_is_an_executor_error_not_a_hang() -> None:
+    endpoint = ExecEndpoint("stall")
+    try:
+        with pytest.raises(ExecutorError, match="x/a: the exec stream failed: WebSocketTimeoutException"):
+            executor_for(endpoint).run_batch("x/a", closed_port_jobs(1), deadline_s=1)
+    finally:
+        endpoint.stalled.set()

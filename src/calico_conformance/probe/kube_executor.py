@@ -34,6 +34,10 @@ DEFAULT_AGENT_PATH = "/opt/calico-conformance/agent.py"  # where cluster/probe_p
 DEFAULT_CONTAINER = "agent"
 DEFAULT_MAX_CONCURRENT_EXECS = 16  # enough to probe a layout's sources at once, gentle on an API server
 POLL_S = 0.5  # the longest one socket wait blocks, so the deadline is checked at least this often
+# The client's websocket blocks without limit by default: a frame that stops arriving halfway, or a stdin
+# write the API server stops reading, would hang the batch past every deadline. One socket operation may
+# take this long before the stream counts as failed (an ExecutorError).
+STREAM_IO_TIMEOUT_S = 5.0
 
 
 class ExecSession(Protocol):
@@ -85,6 +89,7 @@ def stream_exec(core_api: Any) -> OpenExec:
             tty=False,
             _preload_content=False,
         )
+        session.sock.settimeout(STREAM_IO_TIMEOUT_S)  # type: ignore[attr-defined]  # WSClient's websocket
         return session
 
     return open_exec
