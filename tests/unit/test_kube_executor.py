@@ -170,6 +170,17 @@ def test_a_batch_cut_at_its_deadline_keeps_what_was_reported_and_errors_the_rest
     assert session.closed_by_us
 
 
+def test_a_line_cut_off_by_the_deadline_is_left_out_not_fatal_to_the_batch() -> None:
+    clock = FakeClock()
+    cut = result_line("1")[:25]  # the agent was writing job 1's line when the deadline passed
+    session = FakeExecSession([result_line("0") + cut], close_after=None, clock=clock)
+
+    results = executor_with(session, clock=clock).run_batch("x/a", jobs(2), deadline_s=5)
+
+    assert [r["verdict"] for r in results] == ["dropped", "error"]
+    assert "did not finish within the batch deadline" in results[1]["detail"]
+
+
 def test_a_nonzero_exit_is_an_executor_error_with_stderr() -> None:
     session = FakeExecSession([], close_after=1, returncode=127, stderr="sh: python3: not found\n")
 

@@ -246,6 +246,12 @@ def error_result(job: Job, detail: str) -> JobResult:
     }
 
 
+def complete_lines(output: str) -> list[str]:
+    """The newline-terminated lines of output cut off at a deadline: a last line without its newline is
+    the agent's write interrupted mid-line, so it is left out (its job becomes `error`), not misread."""
+    return output.split("\n")[:-1]
+
+
 def results_in_job_order(
     jobs: Sequence[Job], lines: Iterable[str], *, source: str, missing_detail: str = ""
 ) -> list[JobResult]:

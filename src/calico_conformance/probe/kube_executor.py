@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from calico_conformance.probe.executor import ExecutorError, Job, JobResult
-from calico_conformance.probe.jobs import results_in_job_order
+from calico_conformance.probe.jobs import complete_lines, results_in_job_order
 
 DEFAULT_AGENT_PATH = "/opt/calico-conformance/agent.py"  # where cluster/probe_pods.py mounts the ConfigMap
 DEFAULT_CONTAINER = "agent"
@@ -150,7 +150,9 @@ class KubeExecutor:
             stdout, stderr, finished = collect_output(session, deadline, self._clock)
             if not finished:
                 detail = f"the agent did not finish within the batch deadline of {deadline_s:g}s"
-                return results_in_job_order(jobs, stdout.splitlines(), source=source, missing_detail=detail)
+                return results_in_job_order(
+                    jobs, complete_lines(stdout), source=source, missing_detail=detail
+                )
             returncode = _returncode(session, source)
         except ExecutorError:
             raise

@@ -21,7 +21,7 @@ from typing import Any
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from calico_conformance.probe.executor import ExecutorError, Job, JobResult
-from calico_conformance.probe.jobs import results_in_job_order
+from calico_conformance.probe.jobs import complete_lines, results_in_job_order
 
 AGENT_PATH = Path(__file__).with_name("agent.py")
 # -I: ignore PYTHON* variables and the user's site; -S: no site import. The agent is stdlib only, and a
@@ -66,7 +66,7 @@ class NetnsExecutor:
         except subprocess.TimeoutExpired as exc:
             partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
             detail = f"the agent did not finish within the batch deadline of {deadline_s:g}s"
-            return results_in_job_order(jobs, partial.splitlines(), source=source, missing_detail=detail)
+            return results_in_job_order(jobs, complete_lines(partial), source=source, missing_detail=detail)
         if completed.returncode != 0:
             raise ExecutorError(
                 f"{source}: the agent could not run (exit {completed.returncode}): {completed.stderr.strip()[:500]}"
