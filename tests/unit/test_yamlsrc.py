@@ -125,6 +125,35 @@ def test_syntax_errors_name_the_line(text: str, line: int) -> None:
     assert error.why.startswith("invalid YAML")
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param("a: 1\nreleased: 2024-13-45\n", 2, id="implicit-date-that-is-no-date"),
+        pytest.param("a: 1\nday: 2001-02-29\n", 2, id="implicit-date-past-the-month"),
+        pytest.param("a: 1\nb: !!int x\n", 2, id="explicit-int"),
+        pytest.param("a: 1\nb: !!float x\n", 2, id="explicit-float"),
+        pytest.param("a: 1\nb: !!bool x\n", 2, id="explicit-bool"),
+        pytest.param("a: 1\nb: !!timestamp x\n", 2, id="explicit-timestamp"),
+        pytest.param("a: 1\nb: !!map [1]\n", 2, id="map-tag-on-a-sequence"),
+        pytest.param("a: 1\nb: !!seq {c: 1}\n", 2, id="seq-tag-on-a-mapping"),
+        pytest.param("!!map [1]\n", 1, id="map-tag-on-the-document"),
+    ],
+)
+def test_a_value_yaml_cannot_construct_is_an_error_at_its_line(text: str, line: int) -> None:
+    """Bad input is `file:line: why` (ARCHITECTURE.md), including scalars whose tag, explicit or
+    resolved from their look (an unquoted `2024-13-45` is a timestamp), holds no such value."""
+    error = load_error(text)
+    assert error.location == Location("input.yaml", line)
+    assert error.why.startswith("invalid YAML")
+
+
+def test_nesting_deeper_than_python_can_construct_is_an_error_naming_the_file() -> None:
+    depth = 5000
+    error = load_error("a: " + "[" * depth + "]" * depth + "\n")
+    assert error.location == Location("input.yaml")
+    assert error.why == "invalid YAML: nested too deeply to read"
+
+
 def test_an_unreadable_file_is_a_located_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     with pytest.raises(LocatedError) as caught:

@@ -75,6 +75,31 @@ class _StrictConstruction(SafeConstructor):
             text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
         return text
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's construction, with a value its tag cannot hold made a located error.
+
+        PyYAML's scalar constructors trust the resolver: `!!int x`, `!!bool x`, or an unquoted
+        `2024-13-45` (it looks like a timestamp, so it is one) fail inside them with a bare ValueError,
+        KeyError or AttributeError that names neither file nor line.
+        """
+        try:
+            return super().construct_object(node, deep=deep)
+        except (LocatedError, yaml.YAMLError):
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
+            # Only a ValueError's text is about the value ("month must be in 1..12"); the others
+            # describe PyYAML's internals.
+            detail = f" ({error})" if type(error) is ValueError else ""
+            kind = node.tag.rpartition(":")[2]
+            raise LocatedError(
+                self._location(node),
+                f"invalid YAML: {_shown(node)} is not a valid {kind}{detail}; quote it if it is text",
+            ) from None
+
+    def _require_kind(self, node: yaml.Node, kind: type[yaml.Node], what: str) -> None:
+        if not isinstance(node, kind):
+            raise LocatedError(self._location(node), f"invalid YAML: {node.tag} needs {what}")
+
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
         for key_node, _ in node.value:
             if key_node.tag == MERGE_KEY_TAG:
@@ -85,6 +110,7 @@ class _StrictConstruction(SafeConstructor):
                 )
 
     def construct_located_mapping(self, node: yaml.MappingNode) -> Iterator[LocatedDict]:
+        self._require_kind(node, yaml.MappingNode, "a mapping")
         mapping = LocatedDict()
         mapping.location = self._location(node)
         mapping.key_locations = {}
@@ -111,6 +137,7 @@ class _StrictConstruction(SafeConstructor):
             self.path.pop()
 
     def construct_located_sequence(self, node: yaml.SequenceNode) -> Iterator[LocatedList]:
+        self._require_kind(node, yaml.SequenceNode, "a sequence")
         sequence = LocatedList()
         sequence.location = self._location(node)
         sequence.item_locations = [self._location(child) for child in node.value]
@@ -119,6 +146,13 @@ class _StrictConstruction(SafeConstructor):
             self.path.append(index)
             sequence.append(self.construct_object(child, deep=True))
             self.path.pop()
+
+
+def _shown(node: yaml.Node) -> str:
+    """A node's text for a message: a scalar's value, quoted; a collection by its kind."""
+    if isinstance(node, yaml.ScalarNode):
+        return repr(node.value)
+    return "a mapping" if isinstance(node, yaml.MappingNode) else "a sequence"
 
 
 class _PythonLoader(_StrictConstruction, yaml.SafeLoader):
@@ -172,6 +206,9 @@ def load_documents(text: str, source: str) -> list[Any]:
         raise LocatedError(Location(source, line), f"invalid YAML: {why}") from None
     except yaml.YAMLError as error:
         raise LocatedError(Location(source), f"invalid YAML: {error}") from None
+    except RecursionError:
+        # Construction recurses once per nesting level; no manifest nests hundreds of levels deep.
+        raise LocatedError(Location(source), "invalid YAML: nested too deeply to read") from None
     finally:
         loader.dispose()
 
