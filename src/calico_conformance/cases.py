@@ -240,13 +240,15 @@ def dns_reach_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reac
 
 
 def other_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
-    """Each namespace to every other DNS server: the listed outside ones and every other workload."""
+    """Each namespace to every other DNS server: the listed ones, any outside address and every other workload."""
     cases = []
     for cluster, namespace in product(clusters, layout.namespaces):
         clients = _dns_clients(layout, namespace)
         if not clients:
             continue
-        others = [str(address) for address in layout.dns.other_servers]
+        # The listed rogue servers, every outside address (a resolver on the internet is another DNS
+        # server too) and every pod.
+        others = [str(address) for address in (*layout.dns.other_servers, *layout.outside_addresses)]
         others += [w.key for w in layout.all_workloads if w.key != layout.dns.server]
         cases.append(
             ReachabilityCase(

@@ -4,7 +4,9 @@ They are read when the first suite test is collected (its parameters come from t
 `pytest tests/`. Every problem is a `LocatedError` (`file:line: why`) that the plugin turns into a
 `pytest.UsageError`, so a typo in a policy stops the run before any cluster is touched. Checks that tie
 the three together live here too: every tested cluster is registered and has network facts in the layout,
-and the oracle can judge the policy set for the layout's workloads.
+and the oracle can judge the policy set for the layout's workloads. The run's layout is the file's,
+widened by the ports and addresses the policy set names (`probe_surface.py`), so a door the policy set
+opens where the layout's fixed probes never look is probed too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
 from calico_conformance.workloads import layout_namespaces, layout_pods
 
@@ -68,4 +71,5 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
         resources=resources,
         calico_version=run.calico_version,
     )
-    return RunInputs(register, layout, resources, clusters)
+    ranges = [network for spec in register for network in (spec.pod_subnet, spec.service_subnet)]
+    return RunInputs(register, widen_layout(layout, policy_surface(resources, layout, ranges)), resources, clusters)

@@ -20,6 +20,7 @@ from calico_conformance.mutation.runner import Fault
 from calico_conformance.mutation.workspace import Inputs, Workspace
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.loader import load_manifests
+from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.reachability import Flow
 from calico_conformance.register import cluster_by_name, load_register
 from calico_conformance.static_target import cluster_oracle
@@ -79,9 +80,12 @@ def _layout_flows(layout: TenancyLayout) -> Iterator[Flow]:
 
 def _disagreements(inputs: Inputs, cluster: str = "finland") -> list[Flow]:
     """Flows where what the policy set does differs from what the layout requires."""
-    layout = load_layout(inputs.layout)
-    spec = cluster_by_name(load_register(inputs.kind_configs), cluster)
-    oracle = cluster_oracle(layout, spec, load_manifests([inputs.policies]), "3.31")
+    register = load_register(inputs.kind_configs)
+    resources = load_manifests([inputs.policies])
+    ranges = [network for spec in register for network in (spec.pod_subnet, spec.service_subnet)]
+    # The layout as a run sees it: widened by the ports and addresses the policy set names.
+    layout = widen_layout(load_layout(inputs.layout), policy_surface(resources, load_layout(inputs.layout), ranges))
+    oracle = cluster_oracle(layout, cluster_by_name(register, cluster), resources, "3.31")
     return [
         flow
         for flow in _layout_flows(layout)

@@ -5,7 +5,8 @@ effect, such as breaking one side of a flow the other side already denies, prove
 out). Each names the suite modules that must fail on it. The first eleven are the issue's list; the rest
 are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
 port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
-opened to every port, ICMP allowed between tenants, and a duplicated key in the layout.
+opened to every port, ICMP or a port nobody declares (22/TCP) allowed between tenants, royal-bank
+reaching the internet on 443 or a public resolver directly, and a duplicated key in the layout.
 """
 
 from __future__ import annotations
@@ -273,23 +274,63 @@ def _open_kube_dns_egress(workspace: Workspace) -> None:
     DEFAULT_DENY,
 )
 def _allow_icmp_between_customers(workspace: Workspace) -> None:
-    workspace.add(
-        "05-allow-ping.yaml",
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "GlobalNetworkPolicy",
-            "metadata": {"name": "security.allow-ping"},
-            "spec": {
-                "tier": "security",
-                "order": 1,
-                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
-                "selector": "all()",
-                "types": ["Ingress", "Egress"],
-                "ingress": [{"action": "Allow", "protocol": "ICMP"}],
-                "egress": [{"action": "Allow", "protocol": "ICMP"}],
-            },
+    workspace.add("05-allow-ping.yaml", _security_allow("allow-ping", {"action": "Allow", "protocol": "ICMP"}))
+
+
+def _security_allow(name: str, rule: Document) -> Document:
+    """A GlobalNetworkPolicy first in tier security, allowing `rule` both ways between customers."""
+    return {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "GlobalNetworkPolicy",
+        "metadata": {"name": f"security.{name}"},
+        "spec": {
+            "tier": "security",
+            "order": 1,
+            "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
+            "selector": "all()",
+            "types": ["Ingress", "Egress"],
+            "ingress": [rule],
+            "egress": [rule],
         },
-    )
+    }
+
+
+@fault(
+    "ssh-between-customers",
+    "customer namespaces may reach each other on 22/TCP, a port no workload declares and no canary probes",
+    ISOLATION,
+    DEFAULT_DENY,
+)
+def _allow_ssh_between_customers(workspace: Workspace) -> None:
+    rule = {"action": "Allow", "protocol": "TCP", "destination": {"ports": [22]}}
+    workspace.add("05-allow-ssh.yaml", _security_allow("allow-ssh", rule))
+
+
+def _royal_bank_egress(name: str, rule: Document) -> Document:
+    return {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"application.{name}", "namespace": "royal-bank"},
+        "spec": {
+            "tier": "application",
+            "order": 50,
+            "selector": "all()",
+            "types": ["Egress"],
+            "egress": [rule],
+        },
+    }
+
+
+@fault("royal-bank-https-to-internet", "royal-bank may reach any address outside on 443/TCP", DEFAULT_DENY)
+def _royal_bank_https_out(workspace: Workspace) -> None:
+    rule = {"action": "Allow", "protocol": "TCP", "destination": {"nets": ["0.0.0.0/0"], "ports": [443]}}
+    workspace.add("45-internet.yaml", _royal_bank_egress("internet", rule))
+
+
+@fault("dns-to-public-resolver", "royal-bank may query 8.8.8.8 directly on 53/UDP (a DNS exfiltration path)", DNS)
+def _royal_bank_public_dns(workspace: Workspace) -> None:
+    rule = {"action": "Allow", "protocol": "UDP", "destination": {"nets": ["8.8.8.8/32"], "ports": [53]}}
+    workspace.add("45-public-dns.yaml", _royal_bank_egress("public-dns", rule))
 
 
 @fault("layout-duplicate-key", "royal-bank's resolvesDns is given twice in the tenancy layout")

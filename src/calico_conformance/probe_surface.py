@@ -1,0 +1,119 @@
+"""Where a policy set could open a door the layout's fixed probes never knock on, so the suites knock there too.
+
+The layout probes every declared port, its canary ports (9999/TCP and /UDP) and a few outside addresses.
+A policy set that allows exactly 22/TCP between tenants, UDP 10000-65535, 443/TCP to the internet or
+DNS to 8.8.8.8/32 passes every one of those probes while breaking the promise that everything the layout
+does not allow is denied. The policy set names every port, protocol and network it can match, so the
+probes it could fool are derived from it:
+
+* ports: for each port range a rule names (`ports` or `notPorts`, either side), its first port and the
+  port after its last. Whether a rule matches a port only changes at those points, so every stretch of
+  ports on which the policy set behaves alike starts at one of them (or is the canary's stretch);
+* protocols: each port on the protocol its rule names (TCP, UDP or SCTP; the loader has already given a
+  KNP port without one TCP); SCTP is probed only when a rule names it, on the canary ports too;
+* outside addresses: for each IPv4 network a rule or network set names, its first address and the one
+  after it, when that is no cluster's pod or service range (those are the workloads' business).
+
+Named ports resolve to declared container ports, which are probed already; source ports are the client's
+ephemeral choice and cannot be probed; other IP protocols (GRE, ...) cannot be probed and are left out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from calico_conformance.layout import Service, TenancyLayout
+from calico_conformance.oracle.model import (
+    PROTOCOL_NAMES,
+    EntityRule,
+    IPAddress,
+    IPNetwork,
+    PortRange,
+    ResourceSet,
+    Rule,
+)
+
+PROBED_PROTOCOLS = ("TCP", "UDP", "SCTP")  # the agent's transports; ICMP has its own flows (cases.py)
+DEFAULT_PORT_PROTOCOL = "TCP"  # a port without a protocol (KNP default, calico-semantics.md §1.7)
+LAST_PORT = 65535
+
+
+@dataclass(frozen=True)
+class ProbeSurface:
+    """The extra services and outside addresses a policy set could open, beyond the layout's own."""
+
+    services: tuple[Service, ...]
+    outside_addresses: tuple[IPAddress, ...]
+
+
+def policy_surface(
+    resources: ResourceSet, layout: TenancyLayout, cluster_ranges: Iterable[IPNetwork]
+) -> ProbeSurface:
+    """The services and outside addresses `resources` name that the layout does not probe already."""
+    rules = [rule for policy in resources.policies for rule in (*policy.ingress, *policy.egress)]
+    services = set(_rule_services(rules))
+    if any(_protocol_name(rule.protocol) == "SCTP" for rule in rules):
+        services |= {Service(canary.port, "SCTP") for canary in layout.canary_services}
+    probed = {*layout.canary_services, *layout.dns.services}
+    nets = [net for rule in rules for side in (rule.source, rule.destination) for net in _nets(side)]
+    nets += [net for network_set in resources.network_sets for net in network_set.nets]
+    ranges = tuple(cluster_ranges)
+    addresses = {
+        address
+        for address in _boundary_addresses(nets)
+        if not any(address in network for network in ranges)
+    }
+    return ProbeSurface(
+        services=tuple(sorted(services - probed)),
+        outside_addresses=tuple(sorted(addresses - set(layout.outside_addresses))),
+    )
+
+
+def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
+    """The layout whose canary ports and outside addresses also cover `surface`.
+
+    The requirement is unchanged: a derived port or address is declared by no workload and named by no
+    exception except where the layout says so (an exception to `outside` covers every outside address).
+    """
+    return replace(
+        layout,
+        canary_services=layout.canary_services + surface.services,
+        outside_addresses=layout.outside_addresses + surface.outside_addresses,
+    )
+
+
+def _protocol_name(number: int | None) -> str | None:
+    return PROTOCOL_NAMES.get(number) if number is not None else None
+
+
+def _rule_services(rules: Iterable[Rule]) -> Iterator[Service]:
+    """Each destination port range's first port and the port after it, on the rule's protocol."""
+    for rule in rules:
+        named = _protocol_name(rule.protocol)
+        if rule.protocol is not None and named not in PROBED_PROTOCOLS:
+            continue  # ICMP rules have no ports; other protocols cannot be probed
+        protocol = named or DEFAULT_PORT_PROTOCOL
+        for port in (*rule.destination.ports, *rule.destination.not_ports):
+            if isinstance(port, PortRange):
+                for boundary in (port.first, port.last + 1):
+                    if 1 <= boundary <= LAST_PORT:
+                        yield Service(boundary, protocol)
+
+
+def _nets(side: EntityRule) -> tuple[IPNetwork, ...]:
+    return side.nets + side.not_nets
+
+
+def _boundary_addresses(nets: Iterable[IPNetwork]) -> Iterator[IPAddress]:
+    """Each IPv4 network's first address and the address after its last, where they can be probed."""
+    for net in nets:
+        if not isinstance(net, ipaddress.IPv4Network):
+            continue  # the clusters are IPv4: an IPv6 rule matches no probe
+        candidates = [net.network_address]
+        if int(net.broadcast_address) < int(ipaddress.IPv4Address("255.255.255.255")):
+            candidates.append(net.broadcast_address + 1)
+        for address in candidates:
+            if not (address.is_unspecified or address.is_loopback or address.is_multicast):
+                yield address

@@ -1,0 +1,190 @@
+"""The probe surface: every port, protocol and outside address a policy set names gets probed.
+
+Expected values are worked out by hand from the policies written here: a rule on port P opens P and its
+neighbour P+1 begins the stretch it does not open; a network's first address and the one after it are
+the two sides of its edge. The last tests run the whole chain (run inputs, cases, static target) on a
+policy set whose one hole sits where the layout's fixed probes never look.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+
+import pytest
+
+from calico_conformance.cases import default_deny_cases, denied_matrix, isolation_cases, other_dns_cases
+from calico_conformance.config import RunConfig, resolve_run_config
+from calico_conformance.layout import Service, TenancyLayout, load_layout
+from calico_conformance.oracle.loader import load_manifests
+from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.probe_surface import policy_surface, widen_layout
+from calico_conformance.reachability import Flow, MismatchKind, compare
+from calico_conformance.run_inputs import load_run_inputs
+from calico_conformance.static_target import StaticTarget
+from calico_conformance.targets import TARGETS
+
+ROOT = Path(__file__).parents[2]
+CLUSTER_RANGES = [ip_network(cidr) for cidr in ("10.244.0.0/16", "10.245.0.0/16", "10.246.0.0/16", "10.96.0.0/16")]
+
+OPEN_BETWEEN_CUSTOMERS = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {{name: security.hole}}
+spec:
+  tier: security
+  order: 1
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{{action: Allow, protocol: {protocol}, destination: {{ports: [{ports}]}}}}]
+  egress: [{{action: Allow, protocol: {protocol}, destination: {{ports: [{ports}]}}}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def layout() -> TenancyLayout:
+    return load_layout(ROOT / "policies" / "tenancy.yaml")
+
+
+def _policies(directory: Path, text: str) -> ResourceSet:
+    path = directory / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_manifests([path])
+
+
+def test_a_port_and_the_port_after_it_are_probed(tmp_path: Path, layout: TenancyLayout) -> None:
+    resources = _policies(tmp_path, OPEN_BETWEEN_CUSTOMERS.format(protocol="TCP", ports="22"))
+    surface = policy_surface(resources, layout, CLUSTER_RANGES)
+    assert surface.services == (Service(22, "TCP"), Service(23, "TCP"))
+    assert surface.outside_addresses == ()
+
+
+def test_a_range_up_to_the_last_port_is_probed_at_its_start(tmp_path: Path, layout: TenancyLayout) -> None:
+    resources = _policies(tmp_path, OPEN_BETWEEN_CUSTOMERS.format(protocol="UDP", ports='"10000:65535"'))
+    assert policy_surface(resources, layout, CLUSTER_RANGES).services == (Service(10000, "UDP"),)
+
+
+def test_sctp_is_probed_only_where_a_rule_names_it(tmp_path: Path, layout: TenancyLayout) -> None:
+    resources = _policies(tmp_path, OPEN_BETWEEN_CUSTOMERS.format(protocol="SCTP", ports="7000"))
+    services = set(policy_surface(resources, layout, CLUSTER_RANGES).services)
+    assert services == {Service(7000, "SCTP"), Service(7001, "SCTP"), Service(9999, "SCTP")}
+
+
+def test_the_layout_s_own_probes_are_not_repeated(layout: TenancyLayout) -> None:
+    reference = load_manifests([ROOT / "policies" / "reference"])
+    services = set(policy_surface(reference, layout, CLUSTER_RANGES).services)
+    # The reference set names 53 (UDP, TCP), 5044 and 6443 (TCP); 53 is probed already as DNS.
+    assert services == {
+        Service(54, "UDP"),
+        Service(54, "TCP"),
+        Service(5044, "TCP"),
+        Service(5045, "TCP"),
+        Service(6443, "TCP"),
+        Service(6444, "TCP"),
+    }
+
+
+def test_networks_are_probed_on_both_sides_of_their_edge_outside_the_clusters(
+    tmp_path: Path, layout: TenancyLayout
+) -> None:
+    resources = _policies(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: out, namespace: royal-bank}
+spec:
+  selector: all()
+  types: [Egress]
+  egress:
+    - {action: Allow, destination: {nets: [8.8.8.8/32, 10.244.0.0/16, 0.0.0.0/0]}}
+    - {action: Allow, destination: {nets: ["2001:db8::/32"]}}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: partners, labels: {partner: "yes"}}
+spec: {nets: [203.0.113.0/24]}
+""",
+    )
+    addresses = policy_surface(resources, layout, CLUSTER_RANGES).outside_addresses
+    # 10.244.0.0/16 and the address after it (10.245.0.0) are pod ranges; 0.0.0.0/0 has no edge to probe;
+    # the clusters are IPv4.
+    assert addresses == tuple(map(ip_address, ("8.8.8.8", "8.8.8.9", "203.0.113.0", "203.0.114.0")))
+
+
+def _run(tmp_path: Path, extra: str) -> RunConfig:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for source in (ROOT / "policies" / "reference").glob("*.yaml"):
+        (policies / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (policies / "99-hole.yaml").write_text(extra, encoding="utf-8")
+    return resolve_run_config(
+        {"target": "static", "policies": str(policies)}, base_dir=ROOT, target_names=tuple(TARGETS)
+    )
+
+
+def test_a_hole_on_a_port_nobody_declares_fails_royal_bank_isolation(tmp_path: Path) -> None:
+    run = _run(tmp_path, OPEN_BETWEEN_CUSTOMERS.format(protocol="TCP", ports="22"))
+    inputs = load_run_inputs(run)
+    case = next(case for case in isolation_cases(inputs.layout, ["finland"]) if case.id == "finland-customer-a-tcp-22")
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    comparison = compare(denied_matrix(case.flows, "isolation"), target.observe("finland", denied_matrix(case.flows, "")))
+    assert {mismatch.kind for mismatch in comparison.mismatches} == {MismatchKind.LEAK}
+    assert Flow("customer-a/shop", "royal-bank/ledger", 22, "TCP") in {m.flow for m in comparison.mismatches}
+
+
+def test_dns_to_a_public_resolver_fails_the_dns_suite(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.public-dns, namespace: royal-bank}
+spec:
+  tier: application
+  order: 1
+  selector: all()
+  types: [Egress]
+  egress: [{action: Allow, protocol: UDP, destination: {nets: [8.8.8.8/32], ports: [53]}}]
+""",
+    )
+    inputs = load_run_inputs(run)
+    case = next(case for case in other_dns_cases(inputs.layout, ["finland"]) if case.id == "finland-royal-bank")
+    leak = Flow("royal-bank/ledger", "8.8.8.8", 53, "UDP")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    comparison = compare(denied_matrix(case.flows, "dns"), target.observe("finland", denied_matrix(case.flows, "")))
+    assert leak in {mismatch.flow for mismatch in comparison.mismatches}
+
+
+def test_https_to_the_internet_fails_default_deny(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.internet, namespace: royal-bank}
+spec:
+  tier: application
+  order: 1
+  selector: all()
+  types: [Egress]
+  egress: [{action: Allow, protocol: TCP, destination: {nets: [0.0.0.0/0], ports: [443]}}]
+""",
+    )
+    inputs = load_run_inputs(run)
+    case = next(case for case in default_deny_cases(inputs.layout, ["finland"]) if case.id == "finland-royal-bank")
+    leak = Flow("royal-bank/sentinel", "192.0.2.10", 443, "TCP")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"
+
+
+def test_widening_keeps_the_requirement(layout: TenancyLayout) -> None:
+    surface = policy_surface(load_manifests([ROOT / "policies" / "reference"]), layout, CLUSTER_RANGES)
+    widened = widen_layout(layout, surface)
+    assert widened.canary_services[: len(layout.canary_services)] == layout.canary_services
+    # kube-dns's upstream exception covers any outside address, derived ones too; customers get nothing.
+    assert widened.requirement(Flow("kube-system/kube-dns", "192.0.2.10", 53, "UDP"))[0]
+    assert not widened.requirement(Flow("royal-bank/ledger", "customer-a/shop", 5044, "TCP"))[0]
