@@ -157,3 +157,19 @@ def test_calico_selectors_tiers_and_tiered_names_are_renamed() -> None:
         {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "first"}}, renames
     )
     assert tier["metadata"]["name"] == "cc-first"
+
+
+def test_an_omitted_policy_selector_is_not_rendered_as_all() -> None:
+    text = """\
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: by-account}
+spec:
+  serviceAccountSelector: role == 'batch'
+  types: [Ingress]
+"""
+    (policy,) = load_manifest_text(text, "p.yaml").policies
+    rendered = render_policy(policy)
+    assert "selector" not in rendered["spec"]
+    written = load_manifest_text(text.replace("  types:", "  selector: all()\n  types:"), "q.yaml")
+    assert render_policy(written.policies[0])["spec"]["selector"] == "all()"

@@ -98,7 +98,11 @@ def render_policy(policy: Policy, renames: Renames = Renames()) -> dict[str, Any
         from calico_conformance.cluster.scratch import rename_manifest  # scratch imports this module
 
         return rename_manifest(policy.manifest, renames)
-    spec: dict[str, Any] = {"tier": renames.tier(policy.tier), "selector": renames.selector(policy.selector)}
+    spec: dict[str, Any] = {"tier": renames.tier(policy.tier)}
+    # An omitted selector stays omitted: Calico rewrites a *written* all() when it adds a
+    # serviceAccountSelector to a GlobalNetworkPolicy, so the two are not the same policy.
+    if policy.selector.source.strip():
+        spec["selector"] = renames.selector(policy.selector)
     if policy.order is not None:
         spec["order"] = policy.order
     spec["types"] = sorted(str(direction) for direction in policy.types)
