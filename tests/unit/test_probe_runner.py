@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from calico_conformance.probe.executor import ExecutorError
+from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.runner import ProbeEndpoint, RoundRecord, plan_round, run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
 
@@ -178,3 +180,13 @@ def test_wrong_server_answering_is_an_error() -> None:
                         timeout_s=1, round_interval_s=0, converge_timeout_s=0.2)  # fmt: skip
     assert result.observed[A_TO_C].verdict is ProbeVerdict.ERROR
     assert "answered by x/b, not y/c" in result.observed[A_TO_C].detail
+
+
+def test_a_netns_executor_that_cannot_start_ip_raises_executor_error_not_oserror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_executable = tmp_path / "ip"
+    not_executable.write_text("#!/bin/sh\n")  # present but not executable: PermissionError, an OSError
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ExecutorError, match="cannot run ip"):
+        NetnsExecutor().run_batch("nowhere", [{"id": "1", "kind": "icmp", "ip": "10.244.0.1"}], deadline_s=5)

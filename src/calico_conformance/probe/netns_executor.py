@@ -61,7 +61,7 @@ class NetnsExecutor:
                 timeout=deadline_s,
                 check=False,
             )
-        except FileNotFoundError as exc:
+        except OSError as exc:  # no `ip`, no fork under load, ...: this source cannot be probed now
             raise ExecutorError(f"{source}: cannot run {argv[0]}: {exc}") from None
         except subprocess.TimeoutExpired as exc:
             partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
