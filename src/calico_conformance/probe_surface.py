@@ -12,7 +12,11 @@ probes it could fool are derived from it:
 * protocols: each port on the protocol its rule names (TCP, UDP or SCTP; the loader has already given a
   KNP port without one TCP); SCTP is probed only when a rule names it, on the canary ports too;
 * outside addresses: for each IPv4 network a rule or network set names, its first address and the one
-  after it, when that is no cluster's pod or service range (those are the workloads' business).
+  after it, when that is no cluster's pod or service range (those are the workloads' business);
+* labels: a policy that allows only pods labelled `debug == "true"` is invisible to probes that carry
+  only the layout's labels, yet the promise is about *every* pod of a namespace. Each pod label key the
+  policy set's selectors read and no layout workload carries is put, with a value that satisfies the
+  first test of it, on a `stranger` workload added to every namespace (no stranger when there is none).
 
 Named ports resolve to declared container ports, which are probed already; source ports are the client's
 ephemeral choice and cannot be probed; other IP protocols (GRE, ...) cannot be probed and are left out.
@@ -22,22 +26,29 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from calico_conformance.layout import Service, TenancyLayout
+from calico_conformance.layout import LayoutNamespace, Service, TenancyLayout, Workload
 from calico_conformance.oracle.model import (
     PROTOCOL_NAMES,
     EntityRule,
     IPAddress,
     IPNetwork,
+    Labels,
     PortRange,
     ResourceSet,
     Rule,
 )
+from calico_conformance.oracle.selector import Selector
+from calico_conformance.oracle.selector_ast import Comparison, Has, InSet, walk
+from calico_conformance.oracle.selector_parser import parse_tree
 
 PROBED_PROTOCOLS = ("TCP", "UDP", "SCTP")  # the agent's transports; ICMP has its own flows (cases.py)
 DEFAULT_PORT_PROTOCOL = "TCP"  # a port without a protocol (KNP default, calico-semantics.md §1.7)
 LAST_PORT = 65535
+STRANGER = "stranger"  # the workload carrying the policy set's unfamiliar labels, in every namespace
+ANY_VALUE = "probe"  # the value given to a key only tested with has() or `not in`
+PSEUDO_LABEL_PREFIXES = ("projectcalico.org/", "pcns.", "pcsa.")  # set by Calico, never by a pod
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class ProbeSurface:
 
     services: tuple[Service, ...]
     outside_addresses: tuple[IPAddress, ...]
+    stranger_labels: Labels = field(default_factory=Labels)  # empty: every label the policies read is on a layout workload
 
 
 def policy_surface(
@@ -68,6 +80,7 @@ def policy_surface(
     return ProbeSurface(
         services=tuple(sorted(services - probed)),
         outside_addresses=tuple(sorted(addresses - set(layout.outside_addresses))),
+        stranger_labels=_unfamiliar_labels(resources, layout),
     )
 
 
@@ -75,13 +88,59 @@ def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
     """The layout whose canary ports and outside addresses also cover `surface`.
 
     The requirement is unchanged: a derived port or address is declared by no workload and named by no
-    exception except where the layout says so (an exception to `outside` covers every outside address).
+    exception except where the layout says so (an exception to `outside` covers every outside address),
+    and a stranger is named by no exception, like the sentinel whose ports it serves.
     """
+    namespaces = layout.namespaces
+    outsider = layout.outsider
+    if surface.stranger_labels:
+        namespaces = tuple(_with_stranger(namespace, surface.stranger_labels) for namespace in namespaces)
+        outsider = _with_stranger(outsider, surface.stranger_labels) if outsider else None
     return replace(
         layout,
+        namespaces=namespaces,
+        outsider=outsider,
         canary_services=layout.canary_services + surface.services,
         outside_addresses=layout.outside_addresses + surface.outside_addresses,
     )
+
+
+def _with_stranger(namespace: LayoutNamespace, labels: Labels) -> LayoutNamespace:
+    sentinel = namespace.workloads[0]  # the layout puts the sentinel first
+    stranger = Workload(namespace.name, STRANGER, labels, sentinel.ports, sentinel.location)
+    return replace(namespace, workloads=(*namespace.workloads, stranger))
+
+
+def _pod_selectors(resources: ResourceSet) -> Iterator[Selector]:
+    """Every selector of the policy set that reads pod labels (namespace selectors read namespaces')."""
+    for policy in resources.policies:
+        yield policy.selector
+        for rule in (*policy.ingress, *policy.egress):
+            for side in (rule.source, rule.destination):
+                yield from (selector for selector in (side.selector, side.not_selector) if selector is not None)
+
+
+def _unfamiliar_labels(resources: ResourceSet, layout: TenancyLayout) -> Labels:
+    """For each pod label key the selectors read and no layout workload carries, a value satisfying the
+    first test of it (`==`, `in`, `contains`...), else any value (`has()`, `!=`, `not in`)."""
+    familiar = {key for workload in layout.all_workloads for key in workload.labels}
+    chosen: dict[str, str] = {}
+    for selector in _pod_selectors(resources):
+        for node in walk(parse_tree(str(selector))):
+            if not isinstance(node, Comparison | InSet | Has):
+                continue
+            key = node.label
+            if key in familiar or key in chosen or key.startswith(PSEUDO_LABEL_PREFIXES):
+                continue
+            if isinstance(node, Comparison) and node.op != "!=":
+                chosen[key] = node.value
+            elif isinstance(node, InSet) and not node.negated and node.values:
+                chosen[key] = node.values[0]
+            elif isinstance(node, InSet) and ANY_VALUE in node.values:
+                chosen[key] = ANY_VALUE + "-other"
+            else:
+                chosen[key] = ANY_VALUE
+    return Labels.of(chosen) if chosen else Labels()
 
 
 def _protocol_name(number: int | None) -> str | None:

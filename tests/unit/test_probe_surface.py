@@ -188,3 +188,59 @@ def test_widening_keeps_the_requirement(layout: TenancyLayout) -> None:
     # kube-dns's upstream exception covers any outside address, derived ones too; customers get nothing.
     assert widened.requirement(Flow("kube-system/kube-dns", "192.0.2.10", 53, "UDP"))[0]
     assert not widened.requirement(Flow("royal-bank/ledger", "customer-a/shop", 5044, "TCP"))[0]
+
+
+def test_the_reference_set_reads_only_labels_the_layout_s_workloads_carry(layout: TenancyLayout) -> None:
+    # app and k8s-app are on layout workloads; tenancy.golem-trust.io/role and kubernetes.io/metadata.name
+    # are read by namespace selectors only.
+    reference = load_manifests([ROOT / "policies" / "reference"])
+    assert dict(policy_surface(reference, layout, CLUSTER_RANGES).stranger_labels) == {}
+
+
+def test_a_label_no_layout_workload_carries_puts_a_stranger_in_every_namespace(
+    tmp_path: Path, layout: TenancyLayout
+) -> None:
+    resources = _policies(
+        tmp_path,
+        """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-debuggers, namespace: royal-bank}
+spec:
+  podSelector: {matchExpressions: [{key: tier, operator: Exists}]}
+  ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {debug: "true"}}}]}]
+""",
+    )
+    surface = policy_surface(resources, layout, CLUSTER_RANGES)
+    assert dict(surface.stranger_labels) == {"debug": "true", "tier": "probe"}
+    widened = widen_layout(layout, surface)
+    strangers = [w for w in widened.all_workloads if w.name == "stranger"]
+    assert {w.namespace for w in strangers} == {n.name for n in layout.all_namespaces}
+    assert all(w.ports == (Service(8080, "TCP", "http"),) for w in strangers)
+    assert not widened.requirement(Flow("customer-a/stranger", "royal-bank/stranger", 8080, "TCP"))[0]
+
+
+def test_a_hole_for_a_label_no_probe_carried_fails_royal_bank_isolation(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.debuggers}
+spec:
+  tier: security
+  order: 1
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, source: {selector: debug == "true"}}]
+  egress: [{action: Allow, destination: {selector: debug == "true"}}]
+""",
+    )
+    inputs = load_run_inputs(run)
+    case = next(case for case in isolation_cases(inputs.layout, ["finland"]) if case.id == "finland-customer-a-tcp-8080")
+    # Both ends must carry the label: the source's egress rule and the destination's ingress rule read it.
+    leak = Flow("customer-a/stranger", "royal-bank/stranger", 8080, "TCP")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"

@@ -5,8 +5,9 @@ effect, such as breaking one side of a flow the other side already denies, prove
 out). Each names the suite modules that must fail on it. The first eleven are the issue's list; the rest
 are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
 port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
-opened to every port, ICMP or a port nobody declares (22/TCP) allowed between tenants, royal-bank
-reaching the internet on 443 or a public resolver directly, and a duplicated key in the layout.
+opened to every port, ICMP, a port nobody declares (22/TCP) or a label no probe carried allowed between
+tenants, royal-bank reaching the internet on 443 or a public resolver directly, and a duplicated key in
+the layout.
 """
 
 from __future__ import annotations
@@ -304,6 +305,31 @@ def _security_allow(name: str, rule: Document) -> Document:
 def _allow_ssh_between_customers(workspace: Workspace) -> None:
     rule = {"action": "Allow", "protocol": "TCP", "destination": {"ports": [22]}}
     workspace.add("05-allow-ssh.yaml", _security_allow("allow-ssh", rule))
+
+
+@fault(
+    "debug-label-between-customers",
+    'pods labelled debug == "true" may reach each other across customers (a label no layout workload carries)',
+    ISOLATION,
+)
+def _allow_debuggers_between_customers(workspace: Workspace) -> None:
+    workspace.add(
+        "05-debuggers.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "security.debuggers"},
+            "spec": {
+                "tier": "security",
+                "order": 1,
+                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
+                "selector": "all()",
+                "types": ["Ingress", "Egress"],
+                "ingress": [{"action": "Allow", "source": {"selector": 'debug == "true"'}}],
+                "egress": [{"action": "Allow", "destination": {"selector": 'debug == "true"'}}],
+            },
+        },
+    )
 
 
 def _royal_bank_egress(name: str, rule: Document) -> Document:
