@@ -21,6 +21,7 @@ from calico_conformance.reachability import Flow
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server adds it to every namespace
 # The tenant the Royal Bank's agreement protects: the isolation suite is about this namespace.
 ROYAL_BANK = "royal-bank"
+DEFAULT_SERVICE_ACCOUNT = "default"  # the account Kubernetes runs a pod as when its spec names none
 
 
 class Role(str, enum.Enum):
@@ -52,13 +53,18 @@ class Service:
 
 @dataclass(frozen=True)
 class Workload:
-    """A pod the probes stand in for: its labels and the ports its server listens on."""
+    """A pod the probes stand in for: its labels, the ports its server listens on, and the service
+    account it runs as (with that ServiceAccount's labels, which policies read as `pcsa.<key>`)."""
 
     namespace: str
     name: str
     labels: Labels
     ports: tuple[Service, ...]
     location: Location | None = field(default=None, compare=False)
+    # Only the strangers `probe_surface` adds run as another account than the namespace's `default`,
+    # whose labels are never ours to set.
+    service_account: str = DEFAULT_SERVICE_ACCOUNT
+    service_account_labels: Labels = field(default_factory=Labels)
 
     @property
     def key(self) -> str:

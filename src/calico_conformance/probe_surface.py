@@ -16,7 +16,13 @@ probes it could fool are derived from it:
 * labels: a policy that allows only pods labelled `debug == "true"` is invisible to probes that carry
   only the layout's labels, yet the promise is about *every* pod of a namespace. Each pod label key the
   policy set's selectors read and no layout workload carries is put, with a value that satisfies the
-  first test of it, on a `stranger` workload added to every namespace (no stranger when there is none).
+  first test of it, on a `stranger` workload added to every namespace (no stranger when there is none);
+* service accounts: every probe pod runs as `default`, so a policy allowing pods of account `batch`
+  between tenants (`serviceAccounts: {names: [batch]}`, a `serviceAccountSelector`, a `pcsa.` key) is
+  invisible too. Each account name the policy set names (not `default`), and each service-account label
+  key it reads with a satisfying value, give a `stranger-as-<account>` workload in every namespace that
+  runs as that account, whose ServiceAccount carries those labels (an account named `stranger` when
+  only labels are read). It carries the stranger's pod labels too, so a rule that reads both matches.
 
 Named ports resolve to declared container ports, which are probed already; source ports are the client's
 ephemeral choice and cannot be probed; other IP protocols (GRE, ...) cannot be probed and are left out.
@@ -25,10 +31,17 @@ ephemeral choice and cannot be probed; other IP protocols (GRE, ...) cannot be p
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from calico_conformance.layout import LayoutNamespace, Service, TenancyLayout, Workload
+from calico_conformance.layout_model import (
+    DEFAULT_SERVICE_ACCOUNT,
+    LayoutNamespace,
+    Service,
+    TenancyLayout,
+    Workload,
+)
 from calico_conformance.oracle.model import (
     PROTOCOL_NAMES,
     EntityRule,
@@ -39,7 +52,7 @@ from calico_conformance.oracle.model import (
     ResourceSet,
     Rule,
 )
-from calico_conformance.oracle.selector import Selector
+from calico_conformance.oracle.selector import SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX, Selector
 from calico_conformance.oracle.selector_ast import Comparison, Has, InSet, walk
 from calico_conformance.oracle.selector_parser import parse_tree
 
@@ -49,6 +62,13 @@ LAST_PORT = 65535
 STRANGER = "stranger"  # the workload carrying the policy set's unfamiliar labels, in every namespace
 ANY_VALUE = "probe"  # the value given to a key only tested with has() or `not in`
 PSEUDO_LABEL_PREFIXES = ("projectcalico.org/", "pcns.", "pcsa.")  # set by Calico, never by a pod
+STRANGER_ACCOUNT = "stranger"  # the account of the stranger whose ServiceAccount carries the labels read
+ACCOUNT_NAME_LABEL = "projectcalico.org/name"  # in a service-account selector: the account's name
+# What Kubernetes accepts as a ServiceAccount name (a DNS-1123 subdomain): no pod runs as anything else,
+# so a selector asking for another name opens nothing to probe.
+ACCOUNT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+ACCOUNT_NAME_MAX = 253
+SelectorTest = Comparison | InSet | Has
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,8 @@ class ProbeSurface:
     services: tuple[Service, ...]
     outside_addresses: tuple[IPAddress, ...]
     stranger_labels: Labels = field(default_factory=Labels)  # empty: every label the policies read is on a layout workload
+    stranger_accounts: tuple[str, ...] = ()  # a stranger runs as each; empty: the policies read no account
+    stranger_account_labels: Labels = field(default_factory=Labels)  # on every stranger account
 
 
 def policy_surface(
@@ -72,6 +94,7 @@ def policy_surface(
     nets = [net for rule in rules for side in (rule.source, rule.destination) for net in _nets(side)]
     nets += [net for network_set in resources.network_sets for net in network_set.nets]
     ranges = tuple(cluster_ranges)
+    accounts, account_labels = _stranger_accounts(resources)
     addresses = {
         address
         for address in _boundary_addresses(nets)
@@ -81,6 +104,8 @@ def policy_surface(
         services=tuple(sorted(services - probed)),
         outside_addresses=tuple(sorted(addresses - set(layout.outside_addresses))),
         stranger_labels=_unfamiliar_labels(resources, layout),
+        stranger_accounts=accounts,
+        stranger_account_labels=account_labels,
     )
 
 
@@ -91,24 +116,34 @@ def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
     exception except where the layout says so (an exception to `outside` covers every outside address),
     and a stranger is named by no exception, like the sentinel whose ports it serves.
     """
-    namespaces = layout.namespaces
     outsider = layout.outsider
-    if surface.stranger_labels:
-        namespaces = tuple(_with_stranger(namespace, surface.stranger_labels) for namespace in namespaces)
-        outsider = _with_stranger(outsider, surface.stranger_labels) if outsider else None
     return replace(
         layout,
-        namespaces=namespaces,
-        outsider=outsider,
+        namespaces=tuple(_with_strangers(namespace, surface) for namespace in layout.namespaces),
+        outsider=_with_strangers(outsider, surface) if outsider else None,
         canary_services=layout.canary_services + surface.services,
         outside_addresses=layout.outside_addresses + surface.outside_addresses,
     )
 
 
-def _with_stranger(namespace: LayoutNamespace, labels: Labels) -> LayoutNamespace:
+def _with_strangers(namespace: LayoutNamespace, surface: ProbeSurface) -> LayoutNamespace:
+    """The namespace with its stranger (when labels are unfamiliar) and one stranger per account."""
     sentinel = namespace.workloads[0]  # the layout puts the sentinel first
-    stranger = Workload(namespace.name, STRANGER, labels, sentinel.ports, sentinel.location)
-    return replace(namespace, workloads=(*namespace.workloads, stranger))
+    labels = surface.stranger_labels
+    strangers = [Workload(namespace.name, STRANGER, labels, sentinel.ports, sentinel.location)] if labels else []
+    strangers += [
+        Workload(
+            namespace.name,
+            f"{STRANGER}-as-{account}",
+            labels,
+            sentinel.ports,
+            sentinel.location,
+            service_account=account,
+            service_account_labels=surface.stranger_account_labels,
+        )
+        for account in surface.stranger_accounts
+    ]
+    return replace(namespace, workloads=(*namespace.workloads, *strangers)) if strangers else namespace
 
 
 def _pod_selectors(resources: ResourceSet) -> Iterator[Selector]:
@@ -120,27 +155,78 @@ def _pod_selectors(resources: ResourceSet) -> Iterator[Selector]:
                 yield from (selector for selector in (side.selector, side.not_selector) if selector is not None)
 
 
+def _account_selectors(resources: ResourceSet) -> Iterator[Selector]:
+    """Every selector over service-account labels, written without the `pcsa.` prefix Calico adds."""
+    for policy in resources.policies:
+        if policy.service_account_selector is not None:
+            yield policy.service_account_selector
+        for rule in (*policy.ingress, *policy.egress):
+            for side in (rule.source, rule.destination):
+                if side.service_accounts is not None and side.service_accounts.selector is not None:
+                    yield side.service_accounts.selector
+
+
+def _tests(selectors: Iterable[Selector]) -> Iterator[SelectorTest]:
+    """Every test of a label in the selectors, in the order written."""
+    for selector in selectors:
+        for node in walk(parse_tree(str(selector))):
+            if isinstance(node, Comparison | InSet | Has):
+                yield node
+
+
+def _satisfying_value(test: SelectorTest) -> str:
+    """A value satisfying `test` (`==`, `in`, `contains`...), else any value (`has()`, `!=`, `not in`)."""
+    if isinstance(test, Comparison) and test.op != "!=":
+        return test.value
+    if isinstance(test, InSet) and not test.negated and test.values:
+        return test.values[0]
+    if isinstance(test, InSet) and ANY_VALUE in test.values:
+        return ANY_VALUE + "-other"
+    return ANY_VALUE
+
+
 def _unfamiliar_labels(resources: ResourceSet, layout: TenancyLayout) -> Labels:
     """For each pod label key the selectors read and no layout workload carries, a value satisfying the
-    first test of it (`==`, `in`, `contains`...), else any value (`has()`, `!=`, `not in`)."""
+    first test of it."""
     familiar = {key for workload in layout.all_workloads for key in workload.labels}
     chosen: dict[str, str] = {}
-    for selector in _pod_selectors(resources):
-        for node in walk(parse_tree(str(selector))):
-            if not isinstance(node, Comparison | InSet | Has):
-                continue
-            key = node.label
-            if key in familiar or key in chosen or key.startswith(PSEUDO_LABEL_PREFIXES):
-                continue
-            if isinstance(node, Comparison) and node.op != "!=":
-                chosen[key] = node.value
-            elif isinstance(node, InSet) and not node.negated and node.values:
-                chosen[key] = node.values[0]
-            elif isinstance(node, InSet) and ANY_VALUE in node.values:
-                chosen[key] = ANY_VALUE + "-other"
-            else:
-                chosen[key] = ANY_VALUE
+    for test in _tests(_pod_selectors(resources)):
+        key = test.label
+        if key not in familiar and key not in chosen and not key.startswith(PSEUDO_LABEL_PREFIXES):
+            chosen[key] = _satisfying_value(test)
     return Labels.of(chosen) if chosen else Labels()
+
+
+def _stranger_accounts(resources: ResourceSet) -> tuple[tuple[str, ...], Labels]:
+    """The account names the policy set names, and for each service-account label key it reads a value
+    satisfying the first test of it (calico-semantics.md §2.2, §2.3: `serviceAccounts.names` becomes
+    `projectcalico.org/serviceaccount in {...}`, an account's labels are its pods' `pcsa.<key>`, and
+    `pcsa.projectcalico.org/name` is the account's name)."""
+    names: dict[str, None] = {}
+    labels: dict[str, str] = {}
+
+    def name(account: str) -> None:
+        if account != DEFAULT_SERVICE_ACCOUNT and len(account) <= ACCOUNT_NAME_MAX and ACCOUNT_NAME.match(account):
+            names.setdefault(account)
+
+    for policy in resources.policies:
+        for rule in (*policy.ingress, *policy.egress):
+            for side in (rule.source, rule.destination):
+                for account in side.service_accounts.names if side.service_accounts else ():
+                    name(account)
+    for test in _tests(_pod_selectors(resources)):
+        if test.label in (SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX + ACCOUNT_NAME_LABEL):
+            name(_satisfying_value(test))
+        elif test.label.startswith(SERVICE_ACCOUNT_PREFIX):
+            labels.setdefault(test.label.removeprefix(SERVICE_ACCOUNT_PREFIX), _satisfying_value(test))
+    for test in _tests(_account_selectors(resources)):
+        if test.label == ACCOUNT_NAME_LABEL:
+            name(_satisfying_value(test))
+        elif not test.label.startswith(PSEUDO_LABEL_PREFIXES):
+            labels.setdefault(test.label, _satisfying_value(test))
+    if labels and not names:
+        names[STRANGER_ACCOUNT] = None
+    return tuple(names), Labels.of(labels) if labels else Labels()
 
 
 def _protocol_name(number: int | None) -> str | None:

@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 
 from calico_conformance.layout import TenancyLayout
+from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
 from calico_conformance.oracle.loader import manifest_files
-from calico_conformance.oracle.model import Pod
+from calico_conformance.oracle.model import Pod, ServiceAccount
 from calico_conformance.reachability import Flow
-from calico_conformance.workloads import layout_pods
+from calico_conformance.workloads import layout_pods, layout_service_accounts
 
 SCENARIO_DIRECTORY = "scenarios"  # under --report-dir
 UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -56,6 +57,8 @@ def _pod_entry(pod: Pod) -> dict[str, Any]:
         "labels": pod.labels.as_dict(),
         "ip": str(pod.ip),
     }
+    if pod.service_account != DEFAULT_SERVICE_ACCOUNT:
+        entry["serviceAccount"] = pod.service_account
     ports = [
         {"containerPort": port.port, "protocol": port.protocol, **({"name": port.name} if port.name else {})}
         for port in pod.ports
@@ -63,6 +66,11 @@ def _pod_entry(pod: Pod) -> dict[str, Any]:
     if ports:
         entry["ports"] = ports
     return entry
+
+
+def _account_manifest(account: ServiceAccount) -> dict[str, Any]:
+    metadata = {"name": account.name, "namespace": account.namespace, "labels": account.labels.as_dict()}
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
 
 
 def layout_scenario(
@@ -81,7 +89,9 @@ def layout_scenario(
             {"name": namespace.name, "labels": namespace.labels.as_dict()} for namespace in layout.all_namespaces
         ],
         "pods": [_pod_entry(pod) for pod in layout_pods(layout, pod_subnet)],
-        "resources": policy_documents(policies),
+        # The strangers' ServiceAccounts first: their labels are what the run's oracle saw (first wins).
+        "resources": [_account_manifest(account) for account in layout_service_accounts(layout)]
+        + policy_documents(policies),
         "probes": probe_entries(flows),
     }
 

@@ -21,7 +21,7 @@ from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
-from calico_conformance.workloads import layout_namespaces, layout_pods
+from calico_conformance.workloads import layout_namespaces, layout_pods, layout_service_accounts
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,13 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
     clusters = run.clusters or tuple(registered)
     # What loads may still be unjudgeable (a policy in a tier with no Tier object): building the oracle
     # once says so now, as a usage error, instead of erroring every test later.
+    ranges = [network for spec in register for network in (spec.pod_subnet, spec.service_subnet)]
+    widened = widen_layout(layout, policy_surface(resources, layout, ranges))
     Oracle(
-        namespaces=layout_namespaces(layout),
-        pods=layout_pods(layout, cluster_by_name(register, clusters[0]).pod_subnet),
+        namespaces=layout_namespaces(widened),
+        pods=layout_pods(widened, cluster_by_name(register, clusters[0]).pod_subnet),
         resources=resources,
         calico_version=run.calico_version,
+        service_accounts=layout_service_accounts(widened),
     )
-    ranges = [network for spec in register for network in (spec.pod_subnet, spec.service_subnet)]
-    return RunInputs(register, widen_layout(layout, policy_surface(resources, layout, ranges)), resources, clusters)
+    return RunInputs(register, widened, resources, clusters)

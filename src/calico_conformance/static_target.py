@@ -17,7 +17,7 @@ from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION, ResourceSet,
 from calico_conformance.reachability import ExpectedMatrix, Flow, Observation, ObservedMatrix, ProbeVerdict
 from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
 from calico_conformance.targets import ClusterFacts
-from calico_conformance.workloads import layout_namespaces, layout_pods
+from calico_conformance.workloads import layout_namespaces, layout_pods, layout_service_accounts
 
 NO_DATAPLANE = "--target=static has no dataplane: the oracle proves what the policies imply, not the wire"
 
@@ -37,6 +37,7 @@ def cluster_oracle(
         pods=layout_pods(layout, cluster.pod_subnet),
         resources=resources,
         calico_version=calico_version,
+        service_accounts=layout_service_accounts(layout),
     )
 
 

@@ -4,13 +4,15 @@ The static target evaluates these pods, the reproduce scenarios list them, and l
 probe pod per workload with the same names and labels, so a flow `royal-bank/ledger -> platform/log-
 collector` means the same thing everywhere. Addresses are deterministic (the n-th workload of the layout
 gets the n-th address after `FIRST_HOST_OFFSET` in the cluster's pod subnet), so a reproduce scenario
-written by one run is read the same way by the next.
+written by one run is read the same way by the next. A workload that runs as its own service account
+(a probe-surface stranger) brings that ServiceAccount, labels included: policies can read them.
 """
 
 from __future__ import annotations
 
 from calico_conformance.layout import TenancyLayout, Workload
-from calico_conformance.oracle.model import ContainerPort, IPNetwork, Namespace, Pod
+from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
+from calico_conformance.oracle.model import ContainerPort, IPNetwork, Namespace, Pod, ServiceAccount
 
 # Skip the first addresses of the pod subnet: the kind nodes' own tunnel and block addresses live there
 # on a live cluster, and a scenario that looks like one is easier to read.
@@ -48,8 +50,22 @@ def layout_pods(layout: TenancyLayout, pod_subnet: IPNetwork) -> tuple[Pod, ...]
             namespace=workload.namespace,
             ip=pod_subnet.network_address + FIRST_HOST_OFFSET + index,
             labels=workload.labels,
+            service_account=workload.service_account,
             ports=container_ports(layout, workload),
             location=workload.location,
         )
         for index, workload in enumerate(workloads)
     )
+
+
+def layout_service_accounts(layout: TenancyLayout) -> tuple[ServiceAccount, ...]:
+    """The ServiceAccount of every workload that runs as another account than `default`, with its labels:
+    the oracle gives its pods `pcsa.<key>` labels from them, and live targets create them."""
+    accounts: dict[tuple[str, str], ServiceAccount] = {}
+    for workload in layout.all_workloads:
+        if workload.service_account != DEFAULT_SERVICE_ACCOUNT:
+            accounts.setdefault(
+                (workload.namespace, workload.service_account),
+                ServiceAccount(workload.service_account, workload.namespace, workload.service_account_labels),
+            )
+    return tuple(accounts.values())

@@ -16,10 +16,13 @@ import pytest
 from calico_conformance.cases import default_deny_cases, denied_matrix, isolation_cases, other_dns_cases
 from calico_conformance.config import RunConfig, resolve_run_config
 from calico_conformance.layout import Service, TenancyLayout, load_layout
+from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.oracle.scenario import scenario_from_data
 from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.reachability import Flow, MismatchKind, compare
+from calico_conformance.reproduce import layout_scenario
 from calico_conformance.run_inputs import load_run_inputs
 from calico_conformance.static_target import StaticTarget
 from calico_conformance.targets import TARGETS
@@ -244,3 +247,118 @@ spec:
     assert leak in case.flows
     target = StaticTarget(run, inputs.layout, inputs.resources)
     assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"
+
+
+# --- service accounts (calico-semantics.md §2.2: serviceAccounts.names is `projectcalico.org/serviceaccount
+# in {...}`; §2.3: a pod carries its account's labels as `pcsa.<key>` and its name as the pseudo-label) ---
+
+BATCH_BETWEEN_CUSTOMERS = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.batch-jobs}
+spec:
+  tier: security
+  order: 1
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, source: {serviceAccounts: {names: [batch, default]}}}]
+  egress: [{action: Allow, destination: {serviceAccounts: {names: [batch]}}}]
+"""
+
+ACCOUNT_LABELS_BETWEEN_CUSTOMERS = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.team-batch}
+spec:
+  tier: security
+  order: 1
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, source: {serviceAccounts: {selector: team == "batch"}}}]
+  egress: [{action: Allow, destination: {serviceAccounts: {selector: team == "batch"}}}]
+"""
+
+
+def test_the_reference_set_names_no_service_account(layout: TenancyLayout) -> None:
+    reference = load_manifests([ROOT / "policies" / "reference"])
+    surface = policy_surface(reference, layout, CLUSTER_RANGES)
+    assert (surface.stranger_accounts, dict(surface.stranger_account_labels)) == ((), {})
+    assert all(w.service_account == "default" for w in widen_layout(layout, surface).all_workloads)
+
+
+def test_an_account_a_policy_names_runs_a_stranger_in_every_namespace(tmp_path: Path, layout: TenancyLayout) -> None:
+    surface = policy_surface(_policies(tmp_path, BATCH_BETWEEN_CUSTOMERS), layout, CLUSTER_RANGES)
+    # `default` is every layout workload's account already: nothing new to probe there.
+    assert surface.stranger_accounts == ("batch",)
+    widened = widen_layout(layout, surface)
+    strangers = [w for w in widened.all_workloads if w.service_account == "batch"]
+    assert {(w.namespace, w.name) for w in strangers} == {(n.name, "stranger-as-batch") for n in layout.all_namespaces}
+    assert all(w.ports == (Service(8080, "TCP", "http"),) for w in strangers)
+    assert not widened.requirement(Flow("customer-a/stranger-as-batch", "royal-bank/stranger-as-batch", 8080, "TCP"))[0]
+
+
+def test_account_labels_and_names_in_any_selector_are_read(tmp_path: Path, layout: TenancyLayout) -> None:
+    resources = _policies(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: jobs, namespace: royal-bank}
+spec:
+  selector: all()
+  serviceAccountSelector: team == "batch"
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, source: {serviceAccounts: {selector: 'tier in {"b", "a"}'}}}]
+  egress:
+    - {action: Allow, destination: {selector: pcsa.owner == "ops" && projectcalico.org/serviceaccount == "jobs"}}
+    - {action: Allow, destination: {selector: pcsa.projectcalico.org/name == "cron"}}
+""",
+    )
+    surface = policy_surface(resources, layout, CLUSTER_RANGES)
+    assert surface.stranger_accounts == ("jobs", "cron")
+    assert dict(surface.stranger_account_labels) == {"team": "batch", "tier": "a", "owner": "ops"}
+    assert dict(surface.stranger_labels) == {}  # pcsa. and projectcalico.org/ keys are never a pod's own
+
+
+def test_account_labels_alone_give_a_stranger_account(tmp_path: Path, layout: TenancyLayout) -> None:
+    surface = policy_surface(_policies(tmp_path, ACCOUNT_LABELS_BETWEEN_CUSTOMERS), layout, CLUSTER_RANGES)
+    assert surface.stranger_accounts == ("stranger",)
+    widened = widen_layout(layout, surface)
+    stranger = widened.workload("customer-b/stranger-as-stranger")
+    assert (stranger.service_account, dict(stranger.service_account_labels)) == ("stranger", {"team": "batch"})
+
+
+def test_a_hole_for_an_account_no_probe_ran_as_fails_royal_bank_isolation(tmp_path: Path) -> None:
+    run = _run(tmp_path, BATCH_BETWEEN_CUSTOMERS)
+    inputs = load_run_inputs(run)
+    case = next(case for case in isolation_cases(inputs.layout, ["finland"]) if case.id == "finland-customer-a-tcp-8080")
+    leak = Flow("customer-a/stranger-as-batch", "royal-bank/stranger-as-batch", 8080, "TCP")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    comparison = compare(denied_matrix(case.flows, "isolation"), target.observe("finland", denied_matrix(case.flows, "")))
+    assert leak in {mismatch.flow for mismatch in comparison.mismatches}
+    # Only the batch pods are let through: the sentinels still cannot reach each other.
+    assert Flow("customer-a/sentinel", "royal-bank/sentinel", 8080, "TCP") not in {m.flow for m in comparison.mismatches}
+
+
+def test_a_hole_for_account_labels_fails_royal_bank_isolation(tmp_path: Path) -> None:
+    # The leak is only visible if the oracle sees the stranger account's labels as the pods' pcsa.team.
+    run = _run(tmp_path, ACCOUNT_LABELS_BETWEEN_CUSTOMERS)
+    inputs = load_run_inputs(run)
+    leak = Flow("customer-a/stranger-as-stranger", "royal-bank/stranger-as-stranger", 9999, "UDP")
+    case = next(case for case in isolation_cases(inputs.layout, ["finland"]) if case.id == "finland-customer-a-udp-9999")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"
+
+
+def test_a_reproduce_scenario_keeps_the_stranger_s_account_and_its_labels(tmp_path: Path) -> None:
+    run = _run(tmp_path, ACCOUNT_LABELS_BETWEEN_CUSTOMERS)
+    inputs = load_run_inputs(run)
+    leak = Flow("customer-a/stranger-as-stranger", "royal-bank/stranger-as-stranger", 8080, "TCP")
+    data = layout_scenario(inputs.layout, inputs.cluster("finland").pod_subnet, run.policies, "3.31", [leak], "t")
+    # Replayed as the run judged it: allowed, because the account's team label is batch.
+    assert Oracle.from_scenario(scenario_from_data(data, "<reproduce>")).verdict_for(leak).allowed
+

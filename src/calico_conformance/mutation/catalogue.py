@@ -5,9 +5,9 @@ effect, such as breaking one side of a flow the other side already denies, prove
 out). Each names the suite modules that must fail on it. The first eleven are the issue's list; the rest
 are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
 port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
-opened to every port, ICMP, a port nobody declares (22/TCP) or a label no probe carried allowed between
-tenants, royal-bank reaching the internet on 443 or a public resolver directly, and a duplicated key in
-the layout.
+opened to every port, ICMP, a port nobody declares (22/TCP), a label or a service account no probe
+carried allowed between tenants, royal-bank reaching the internet on 443 or a public resolver directly, and a duplicated key in the
+layout.
 """
 
 from __future__ import annotations
@@ -327,6 +327,32 @@ def _allow_debuggers_between_customers(workspace: Workspace) -> None:
                 "types": ["Ingress", "Egress"],
                 "ingress": [{"action": "Allow", "source": {"selector": 'debug == "true"'}}],
                 "egress": [{"action": "Allow", "destination": {"selector": 'debug == "true"'}}],
+            },
+        },
+    )
+
+
+@fault(
+    "batch-account-between-customers",
+    "pods running as service account batch may reach each other across customers (every probe ran as default)",
+    ISOLATION,
+    DEFAULT_DENY,
+)
+def _allow_batch_between_customers(workspace: Workspace) -> None:
+    workspace.add(
+        "05-batch-jobs.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "security.batch-jobs"},
+            "spec": {
+                "tier": "security",
+                "order": 1,
+                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
+                "selector": "all()",
+                "types": ["Ingress", "Egress"],
+                "ingress": [{"action": "Allow", "source": {"serviceAccounts": {"names": ["batch"]}}}],
+                "egress": [{"action": "Allow", "destination": {"serviceAccounts": {"names": ["batch"]}}}],
             },
         },
     )
