@@ -189,7 +189,8 @@ def _destination_namespace(layout: TenancyLayout, exception: AllowedFlow) -> Lay
 
 def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
     """Each namespace's sentinel to and from every other workload (the outsider's, which no policy
-    restricts, included) and out to the outside addresses."""
+    restricts, included), out to the outside addresses and in from them: the internet is no exception,
+    so a rule admitting some outside network is a hole in the namespace's ingress deny."""
     cases = []
     for cluster, namespace in product(clusters, layout.namespaces):
         sentinel = namespace.workloads[0]  # the layout puts the sentinel first
@@ -202,14 +203,15 @@ def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[R
         inbound = flows_between(_keys(others), [sentinel.key], _services(layout, [sentinel]))
         outside_addresses = [str(address) for address in layout.outside_addresses]
         outside = flows_between([sentinel.key], outside_addresses, layout.canary_services)
+        from_outside = flows_between(outside_addresses, [sentinel.key], _services(layout, [sentinel]))
         pings = icmp_flows_between([sentinel.key], _keys(others) + outside_addresses) + icmp_flows_between(
-            _keys(others), [sentinel.key]
+            _keys(others) + outside_addresses, [sentinel.key]
         )
         cases.append(
             ReachabilityCase(
                 id=f"{cluster}-{namespace.name}",
                 cluster=cluster,
-                flows=tuple(sorted(outbound + inbound + outside + pings)),
+                flows=tuple(sorted(outbound + inbound + outside + from_outside + pings)),
                 summary=f"{sentinel.key} can neither send nor receive, apart from the layout's exceptions",
             )
         )

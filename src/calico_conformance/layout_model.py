@@ -154,6 +154,10 @@ class TenancyLayout:
     # namespace is default-deny egress, which would hide an allow-all ingress), and its egress deny
     # against a receiver that accepts everything.
     outsider: LayoutNamespace | None = None
+    # The outside addresses a policy names (`probe_surface`), also in `outside_addresses`. The layout's
+    # own addresses stand for "anywhere outside", so a live stand-in may send in their place; these
+    # stand for themselves (a rule matches them), so only a client with that very address could.
+    policy_outside_addresses: tuple[IPAddress, ...] = ()
 
     @property
     def all_namespaces(self) -> tuple[LayoutNamespace, ...]:

@@ -123,6 +123,7 @@ def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
         outsider=_with_strangers(outsider, surface) if outsider else None,
         canary_services=layout.canary_services + surface.services,
         outside_addresses=layout.outside_addresses + surface.outside_addresses,
+        policy_outside_addresses=layout.policy_outside_addresses + surface.outside_addresses,
     )
 
 

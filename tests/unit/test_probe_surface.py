@@ -362,3 +362,56 @@ def test_a_reproduce_scenario_keeps_the_stranger_s_account_and_its_labels(tmp_pa
     # Replayed as the run judged it: allowed, because the account's team label is batch.
     assert Oracle.from_scenario(scenario_from_data(data, "<reproduce>")).verdict_for(leak).allowed
 
+
+# --- ingress from outside the cluster ---------------------------------------------------------------
+
+
+def test_a_partner_network_admitted_into_royal_bank_fails_default_deny(tmp_path: Path) -> None:
+    run = _run(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.partner-ingress, namespace: royal-bank}
+spec:
+  tier: application
+  order: 1
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Allow, source: {nets: [203.0.113.0/24]}}]
+""",
+    )
+    inputs = load_run_inputs(run)
+    case = next(case for case in default_deny_cases(inputs.layout, ["finland"]) if case.id == "finland-royal-bank")
+    leaks = [Flow("203.0.113.0", "royal-bank/sentinel", 8080, "TCP"), Flow("203.0.113.0", "royal-bank/sentinel", None, "ICMP")]
+    assert set(leaks) <= set(case.flows)
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    comparison = compare(denied_matrix(case.flows, "default deny"), target.observe("finland", denied_matrix(case.flows, "")))
+    wrong = {mismatch.flow for mismatch in comparison.mismatches}
+    assert set(leaks) <= wrong
+    # The network's edge: the address after it is still denied.
+    assert Flow("203.0.114.0", "royal-bank/sentinel", 8080, "TCP") in set(case.flows) - wrong
+
+
+def test_a_ping_from_anywhere_outside_fails_default_deny(tmp_path: Path) -> None:
+    # 0.0.0.0/0 has no edge to derive an address from: the layout's own outside address is the source.
+    run = _run(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: application.pingable, namespace: customer-b}
+spec:
+  tier: application
+  order: 1
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Allow, protocol: ICMP, source: {nets: [0.0.0.0/0]}}]
+""",
+    )
+    inputs = load_run_inputs(run)
+    case = next(case for case in default_deny_cases(inputs.layout, ["finland"]) if case.id == "finland-customer-b")
+    leak = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")
+    assert leak in case.flows
+    target = StaticTarget(run, inputs.layout, inputs.resources)
+    assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"

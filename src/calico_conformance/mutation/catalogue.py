@@ -6,8 +6,8 @@ out). Each names the suite modules that must fail on it. The first eleven are th
 are mistakes seen in real policy reviews: a debugging allow-all left behind, DNS over TCP forgotten, a
 port typo in an exception, a namespace provisioned without its default-deny, kube-dns's upstream rule
 opened to every port, ICMP, a port nobody declares (22/TCP), a label or a service account no probe
-carried allowed between tenants, royal-bank reaching the internet on 443 or a public resolver directly, and a duplicated key in the
-layout.
+carried allowed between tenants, royal-bank reaching the internet on 443 or a public resolver directly,
+a partner network on the internet admitted into royal-bank, and a duplicated key in the layout.
 """
 
 from __future__ import annotations
@@ -377,6 +377,29 @@ def _royal_bank_egress(name: str, rule: Document) -> Document:
 def _royal_bank_https_out(workspace: Workspace) -> None:
     rule = {"action": "Allow", "protocol": "TCP", "destination": {"nets": ["0.0.0.0/0"], "ports": [443]}}
     workspace.add("45-internet.yaml", _royal_bank_egress("internet", rule))
+
+
+@fault(
+    "internet-into-royal-bank",
+    "a NetworkPolicy admits 203.0.113.0/24 (a partner network on the internet) into royal-bank on every port",
+    DEFAULT_DENY,
+)
+def _internet_into_royal_bank(workspace: Workspace) -> None:
+    workspace.add(
+        "45-partner-ingress.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "application.partner-ingress", "namespace": "royal-bank"},
+            "spec": {
+                "tier": "application",
+                "order": 50,
+                "selector": "all()",
+                "types": ["Ingress"],
+                "ingress": [{"action": "Allow", "source": {"nets": ["203.0.113.0/24"]}}],
+            },
+        },
+    )
 
 
 @fault("dns-to-public-resolver", "royal-bank may query 8.8.8.8 directly on 53/UDP (a DNS exfiltration path)", DNS)
