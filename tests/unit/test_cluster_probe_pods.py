@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from calico_conformance.cluster.deploy import provide_service_accounts
 from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
 from calico_conformance.cluster.probe_pods import (
     AGENT_FILE,
@@ -22,11 +23,13 @@ from calico_conformance.cluster.probe_pods import (
     render_agent_configmap,
     render_namespace,
     render_probe_pod,
+    render_service_account,
     same_node_pairs,
     serve_command,
 )
 from calico_conformance.cluster.stand_ins import stand_in_pods
-from calico_conformance.layout import Service, TenancyLayout, load_layout
+from calico_conformance.layout import Service, TenancyLayout, Workload, load_layout
+from calico_conformance.oracle.model import Labels
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()
@@ -153,3 +156,70 @@ def test_namespace_has_its_layout_labels_and_the_run_labels() -> None:
     namespace = render_namespace("cc-r1-x", {"team": "a"}, "r1")
     assert namespace["metadata"]["labels"]["team"] == "a"
     assert namespace["metadata"]["labels"][RUN_LABEL] == "r1"
+
+
+# --- strangers that run as a service account the policy set names ------------------------------------------
+
+BATCH_ACCOUNT = Labels.of({"team": "batch"})
+
+
+def _batch_stranger() -> Workload:
+    return Workload(
+        "customer-a",
+        "stranger-as-batch",
+        Labels.of({"debug": "true"}),
+        (Service(8080, "TCP", "http"),),
+        service_account="batch",
+        service_account_labels=BATCH_ACCOUNT,
+    )
+
+
+def test_a_stranger_probe_runs_as_its_account_and_the_rest_as_default(layout: TenancyLayout) -> None:
+    pods = plan_probe_pods([*layout.workloads, _batch_stranger()], NODES)
+    specs = {pod.workload: render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id="r1") for pod in pods}
+    assert specs["customer-a/stranger-as-batch"]["spec"]["serviceAccountName"] == "batch"
+    assert {spec["spec"]["serviceAccountName"] for key, spec in specs.items() if key != "customer-a/stranger-as-batch"} == {"default"}
+    (stranger,) = [pod for pod in pods if pod.own_account]
+    account = render_service_account(stranger, "r1")
+    assert (account["kind"], account["metadata"]["name"], account["metadata"]["namespace"]) == (
+        "ServiceAccount",
+        "batch",
+        "customer-a",
+    )
+    assert account["metadata"]["labels"]["team"] == "batch"  # what the policies read as pcsa.team
+    assert account["metadata"]["labels"][RUN_LABEL] == "r1"  # the cleanup and the leak check see it
+
+
+class AccountApi:
+    """Only `get_named` and `create` of ServiceAccounts: enough for the provisioning decision."""
+
+    def __init__(self, existing: dict[tuple[str, str], dict[str, str]]) -> None:
+        self.accounts = {key: {"metadata": {"name": key[1], "namespace": key[0], "labels": labels}} for key, labels in existing.items()}
+        self.created: list[dict[str, object]] = []
+
+    def get_named(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, object] | None:
+        assert (api_version, kind) == ("v1", "ServiceAccount")
+        return self.accounts.get((namespace or "", name))
+
+    def create(self, manifest: dict[str, object]) -> dict[str, object]:
+        self.created.append(manifest)
+        return manifest
+
+
+def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -> None:
+    pods = plan_probe_pods([*layout.workloads, _batch_stranger(), _batch_stranger()], NODES)
+    api, recorded = AccountApi({}), []
+    provide_service_accounts(api, pods, run_id="r1", record=recorded.append)
+    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in api.created] == [("customer-a", "batch")]  # type: ignore[index]
+    assert recorded == api.created
+
+
+def test_an_existing_account_with_the_labels_is_used_and_one_without_is_refused(layout: TenancyLayout) -> None:
+    pods = plan_probe_pods([_batch_stranger()], NODES)
+    same = AccountApi({("customer-a", "batch"): {"team": "batch", "owner": "ops"}})
+    provide_service_accounts(same, pods, run_id="r1")
+    assert same.created == []
+    other = AccountApi({("customer-a", "batch"): {"team": "etl"}})
+    with pytest.raises(RuntimeError, match=r"ServiceAccount customer-a/batch already exists without the labels \{'team': 'batch'\}"):
+        provide_service_accounts(other, pods, run_id="r1")
+    assert other.created == []

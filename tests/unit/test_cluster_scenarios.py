@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from calico_conformance.cluster.live import _scenario_workload
 from calico_conformance.cluster.render_policy import Renames, render_policy, scenario_manifests
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
 from calico_conformance.oracle.loader import load_manifest_text
@@ -173,3 +174,18 @@ spec:
     assert "selector" not in rendered["spec"]
     written = load_manifest_text(text.replace("  types:", "  selector: all()\n  types:"), "q.yaml")
     assert render_policy(written.policies[0])["spec"]["selector"] == "all()"
+
+
+def test_a_scenario_pod_s_probe_runs_as_its_service_account_with_its_labels() -> None:
+    # The oracle judges the pod with its account's labels (pcsa.team); the live probe must run as it too.
+    data = {
+        "namespaces": [{"name": "x"}],
+        "pods": [{"name": "job", "namespace": "x", "serviceAccount": "batch"}, {"name": "web", "namespace": "x"}],
+        "resources": [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "batch", "namespace": "x", "labels": {"team": "batch"}}}
+        ],
+    }
+    scenario = scenario_from_data(data, "<accounts>")
+    job, web = (_scenario_workload(pod, scenario.service_accounts) for pod in scenario.pods)
+    assert (job.service_account, dict(job.service_account_labels)) == ("batch", {"team": "batch"})
+    assert (web.service_account, dict(web.service_account_labels)) == ("default", {})

@@ -32,6 +32,7 @@ from calico_conformance.cluster.probe_pods import (
     render_agent_configmap,
     render_namespace,
     render_probe_pod,
+    render_service_account,
 )
 from calico_conformance.cluster.releases import RELEASES
 from calico_conformance.cluster.render_policy import scenario_manifests
@@ -39,7 +40,9 @@ from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
 from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods
 from calico_conformance.layout import TenancyLayout, load_layout
+from calico_conformance.oracle.model import Labels
 from calico_conformance.oracle.scenario import scenario_from_data
+from calico_conformance.probe_surface import ProbeSurface, widen_layout
 from calico_conformance.register import ClusterSpec, load_register
 from calico_conformance.tier_scenarios import TIER_SCENARIOS
 
@@ -146,6 +149,16 @@ def test_namespaces_configmaps_and_probe_pods(layout: TenancyLayout) -> None:
         assert_valid(render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id=RUN))
 
 
+def test_stranger_service_accounts_and_the_probe_pods_that_run_as_them(layout: TenancyLayout) -> None:
+    surface = ProbeSurface((), (), stranger_accounts=("batch",), stranger_account_labels=Labels.of({"team": "batch"}))
+    pods = plan_probe_pods(widen_layout(layout, surface).all_workloads, ["finland-worker", "finland-worker2"])
+    strangers = [pod for pod in pods if pod.own_account]
+    assert {pod.namespace for pod in strangers} == {namespace.name for namespace in layout.all_namespaces}
+    for pod in strangers:
+        assert_valid(render_service_account(pod, RUN))
+        assert_valid(render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id=RUN))
+
+
 # --- the validation is not vacuous --------------------------------------------------------------------
 
 
@@ -218,3 +231,13 @@ def test_a_kubernetes_policy_with_a_bad_port_type_is_refused() -> None:
     }
     (error,) = validate_manifest(manifest)
     assert "endPort" in error
+
+
+def test_a_service_account_with_a_bad_field_is_refused(layout: TenancyLayout) -> None:
+    surface = ProbeSurface((), (), stranger_accounts=("batch",))
+    (pod, *_) = [pod for pod in plan_probe_pods(widen_layout(layout, surface).all_workloads, ["n"]) if pod.own_account]
+    manifest = render_service_account(pod, RUN)
+    manifest["automountServiceAccountTokens"] = manifest.pop("automountServiceAccountToken")
+
+    (error,) = validate_manifest(manifest)
+    assert "automountServiceAccountTokens" in error

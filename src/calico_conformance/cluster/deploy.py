@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from calico_conformance.cluster.inventory import ObjectRef
 from calico_conformance.cluster.kube import TRANSIENT_ERRORS, KubeClient
@@ -29,6 +29,7 @@ from calico_conformance.cluster.probe_pods import (
     ProbePod,
     render_agent_configmap,
     render_probe_pod,
+    render_service_account,
     run_labels,
 )
 from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
@@ -202,13 +203,15 @@ def start_probe_pods(
     record: Callable[[Mapping[str, Any]], object] = lambda obj: None,
     create_configmaps: bool = True,
 ) -> dict[str, ProbeEndpoint]:
-    """Create the agent ConfigMaps and probe pods, wait for the agents and their WorkloadEndpoints.
+    """Create the agent ConfigMaps, the ServiceAccounts stranger probes run as and the probe pods, wait
+    for the agents and their WorkloadEndpoints.
 
     Returns workload key -> runner endpoint. `record` sees every created object (the inventory).
     """
     if create_configmaps:
         for namespace in sorted({pod.namespace for pod in pods}):
             record(kube.create(render_agent_configmap(namespace, agent_source, run_id)))
+    provide_service_accounts(kube, pods, run_id=run_id, record=record)
     for pod in pods:
         record(kube.create(render_probe_pod(pod, image=image, agent_source=agent_source, run_id=run_id)))
     expected = [pod.key for pod in pods]
@@ -241,6 +244,49 @@ def start_probe_pods(
         retry_on=TRANSIENT_ERRORS,
     )
     return {pod.workload: ProbeEndpoint(pod.key, ips[pod.key], pod.node) for pod in pods}
+
+
+class AccountApi(Protocol):
+    """What providing ServiceAccounts needs of the API (`KubeClient` has it)."""
+
+    def get_named(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Mapping[str, Any] | None: ...
+
+    def create(self, manifest: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+def provide_service_accounts(
+    kube: AccountApi,
+    pods: Sequence[ProbePod],
+    *,
+    run_id: str,
+    record: Callable[[Mapping[str, Any]], object] = lambda obj: None,
+) -> None:
+    """Create the ServiceAccount of every pod that runs as its own account, before the pods need it.
+
+    An account of that name may exist already (a customer's `batch` in an existing namespace, or a
+    reused cluster's): it is used only when it carries every label the probe's account has, because
+    those are all the account labels the policy set reads (`probe_surface`) and what the oracle
+    assumed. Otherwise the stranger would stand for an account nobody has, so that is a RuntimeError.
+    """
+    wanted: dict[tuple[str, str], ProbePod] = {}
+    for pod in pods:
+        if pod.own_account:
+            wanted.setdefault((pod.namespace, pod.service_account), pod)
+    for (namespace, name), pod in sorted(wanted.items()):
+        existing = kube.get_named("v1", "ServiceAccount", name, namespace)
+        if existing is None:
+            record(kube.create(render_service_account(pod, run_id)))
+            continue
+        labels = (existing.get("metadata") or {}).get("labels") or {}
+        missing = {key: value for key, value in pod.service_account_labels.items() if labels.get(key) != value}
+        if missing:
+            raise RuntimeError(
+                f"ServiceAccount {namespace}/{name} already exists without the labels {missing} the probe "
+                f"{pod.workload} runs with (its labels: {dict(labels)}); remove or relabel it, or probe "
+                "elsewhere"
+            )
 
 
 def delete_probe_pods(kube: KubeClient, namespaces: Iterable[str], timeouts: Timeouts) -> None:

@@ -43,7 +43,7 @@ from calico_conformance.config import RunConfig
 from calico_conformance.layout import Service, TenancyLayout, Workload
 from calico_conformance.mtu_checks import mtu_jobs, mtu_observation
 from calico_conformance.oracle.evaluate import Oracle
-from calico_conformance.oracle.model import Pod, ResourceSet, Scenario
+from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import (
@@ -156,7 +156,7 @@ class LiveTarget:
             [tier.name for tier in scenario.resources.tiers],
         )
         labels = {namespace.name: namespace.labels.as_dict() for namespace in scenario.namespaces}
-        workloads = [_scenario_workload(pod) for pod in scenario.pods]
+        workloads = [_scenario_workload(pod, scenario.service_accounts) for pod in scenario.pods]
         # The oracle's verdicts steer the runner's retries and positive controls; the suite compares
         # what was observed with its own hand-written expectation.
         expected = Oracle.from_scenario(scenario).expected_matrix(
@@ -346,6 +346,16 @@ class LiveTarget:
 # --- helpers of both targets --------------------------------------------------------------------------
 
 
-def _scenario_workload(pod: Pod) -> Workload:
+def _scenario_workload(pod: Pod, accounts: Iterable[ServiceAccount]) -> Workload:
+    """The probe of a scenario pod: its labels, ports and service account, with that account's labels
+    (the probe pods' deployment creates the account, as the oracle judged the pod with it)."""
     ports = tuple(Service(port.port, port.protocol, port.name) for port in pod.ports)
-    return Workload(namespace=pod.namespace, name=pod.name, labels=pod.labels, ports=ports)
+    account = next((a for a in accounts if (a.namespace, a.name) == (pod.namespace, pod.service_account)), None)
+    return Workload(
+        namespace=pod.namespace,
+        name=pod.name,
+        labels=pod.labels,
+        ports=ports,
+        service_account=pod.service_account,
+        service_account_labels=account.labels if account else Labels(),
+    )

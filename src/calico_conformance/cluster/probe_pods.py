@@ -3,7 +3,9 @@
 Each workload of the tenancy layout becomes a `nicolaka/netshoot` pod with the workload's labels that
 runs `agent.py serve` (mounted from a ConfigMap) on the workload's ports plus the layout's canary
 ports, so a probe to any of them reaches a listening server and only policy can stop it. Pods are
-pinned to nodes round-robin (`spec.nodeName`), so every matrix has same-node and cross-node pairs.
+pinned to nodes round-robin (`spec.nodeName`), so every matrix has same-node and cross-node pairs. A
+workload that runs as its own service account (a probe-surface stranger) gets that ServiceAccount,
+labelled as the oracle assumes, in its namespace.
 
 Every probe pod carries a readiness gate that nothing ever sets. Its `Ready` condition therefore stays
 False for its whole life, so it is never a Service endpoint and never receives real traffic — which
@@ -18,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from calico_conformance.layout import Service, Workload
+from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "calico-conformance"
@@ -57,10 +60,17 @@ class ProbePod:
     dns_services: tuple[Service, ...] = ()  # answered as a rogue resolver (cluster/stand_ins.py)
     dns_answer: str | None = None  # the address every A query gets on `dns_services`
     host_network: bool = False  # in the node's network namespace: an address outside the pod network
+    service_account: str = DEFAULT_SERVICE_ACCOUNT  # spec.serviceAccountName
+    service_account_labels: Mapping[str, str] = field(default_factory=dict)  # of that ServiceAccount
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.pod_name}"
+
+    @property
+    def own_account(self) -> bool:
+        """Whether the run must provide the pod's ServiceAccount (every namespace has `default`)."""
+        return self.service_account != DEFAULT_SERVICE_ACCOUNT
 
 
 def plan_probe_pods(
@@ -95,6 +105,8 @@ def plan_probe_pods(
                 services=services,
                 node=nodes[index % len(nodes)],
                 role=(roles or {}).get(workload.key, "probe"),
+                service_account=workload.service_account,
+                service_account_labels=workload.service_account_labels.as_dict(),
             )
         )
     return pods
@@ -124,6 +136,20 @@ def render_namespace(name: str, labels: Mapping[str, str], run_id: str) -> dict[
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name, "labels": {**labels, **run_labels(run_id, "namespace")}},
+    }
+
+
+def render_service_account(pod: ProbePod, run_id: str) -> dict[str, Any]:
+    """The ServiceAccount a stranger probe runs as, with the labels policies read as `pcsa.<key>`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": pod.service_account,
+            "namespace": pod.namespace,
+            "labels": {**pod.service_account_labels, **run_labels(run_id, "service-account")},
+        },
+        "automountServiceAccountToken": False,
     }
 
 
@@ -209,6 +235,7 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
         },
         "spec": {
             "nodeName": pod.node,
+            "serviceAccountName": pod.service_account,  # policies may select by account (pcsa. labels)
             "readinessGates": [{"conditionType": NEVER_READY_GATE}],
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 1,
