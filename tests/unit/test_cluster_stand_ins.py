@@ -8,7 +8,8 @@ pods themselves run only on a cluster; their agent is proven in `tests/netns/tes
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Network
+from dataclasses import replace
+from ipaddress import IPv4Network, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,57 @@ def test_without_an_outside_echo_outside_flows_are_unsupported_with_the_reason(l
     assert plan.unsupported == {outside: NO_OUTSIDE_ECHO}
     assert "--outside-echo" in NO_OUTSIDE_ECHO
     assert list(plan.expected) == [inside]
+
+
+# --- flows from outside into the cluster: the echo is the client ------------------------------------------
+
+
+def test_flows_from_outside_come_from_an_echo_on_another_node(layout: TenancyLayout) -> None:
+    into_shop = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")  # shop runs on NODES[0]
+    into_sentinel = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")  # the sentinel on NODES[1]
+    plan = probed_flows(_denied(into_shop, into_sentinel), layout, STAND_INS, ENDPOINTS)
+    # A host reaching a pod on its own node is always allowed (calico-semantics.md §1.1): never that pair.
+    assert plan.probed_as == {
+        into_shop: Flow(ECHO_1, "customer-a/shop", 8443, "TCP"),
+        into_sentinel: Flow(ECHO_0, "customer-b/sentinel", None, "ICMP"),
+    }
+    assert (plan.unsupported, plan.conflicts) == ({}, {})
+
+
+def test_flows_from_outside_with_an_echo_on_the_destination_s_node_only_are_unsupported(
+    layout: TenancyLayout,
+) -> None:
+    into_shop = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    into_sentinel = Flow("192.0.2.10", "customer-b/sentinel", 8080, "TCP")
+    one_node = StandIns({ECHO_0: STAND_INS.endpoints[ECHO_0]}, None, (ECHO_0,), "")
+    plan = probed_flows(_denied(into_shop, into_sentinel), layout, one_node, ENDPOINTS)
+    assert set(plan.unsupported) == {into_shop}
+    assert "calico-semantics.md §1.1" in plan.unsupported[into_shop]
+    assert plan.probed_as == {into_sentinel: Flow(ECHO_0, "customer-b/sentinel", 8080, "TCP")}
+
+
+def test_flows_from_outside_without_an_echo_are_unsupported_with_the_reason(layout: TenancyLayout) -> None:
+    flow = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    no_echo = StandIns({ROGUE: STAND_INS.endpoints[ROGUE]}, ROGUE, (), NO_OUTSIDE_ECHO)
+    plan = probed_flows(_denied(flow), layout, no_echo, ENDPOINTS)
+    assert plan.unsupported == {flow: NO_OUTSIDE_ECHO}
+    assert len(plan.expected) == 0
+
+
+def test_flows_from_an_address_a_policy_names_are_unsupported(layout: TenancyLayout) -> None:
+    # A rule admitting 203.0.113.0/24 matches that address itself; the echo sends from its node's address.
+    partner = ip_address("203.0.113.0")
+    widened = replace(
+        layout,
+        outside_addresses=(*layout.outside_addresses, partner),
+        policy_outside_addresses=(partner,),
+    )
+    named = Flow("203.0.113.0", "customer-a/shop", 8443, "TCP")
+    anywhere = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    plan = probed_flows(_denied(named, anywhere), widened, STAND_INS, ENDPOINTS)
+    assert set(plan.unsupported) == {named}
+    assert "203.0.113.0 is an address a policy names" in plan.unsupported[named]
+    assert plan.probed_as == {anywhere: Flow(ECHO_1, "customer-a/shop", 8443, "TCP")}
 
 
 def test_flows_that_would_share_a_probe_but_expect_differently_are_conflicts(layout: TenancyLayout) -> None:

@@ -184,6 +184,16 @@ spec:
     assert target.observe("finland", denied_matrix([leak], ""))[leak].verdict.value == "allowed"
 
 
+def test_widening_remembers_which_outside_addresses_a_policy_names(tmp_path: Path, layout: TenancyLayout) -> None:
+    resources = _policies(tmp_path, OPEN_BETWEEN_CUSTOMERS.format(protocol="TCP", ports="22"))
+    resources = resources.merged(_policies(tmp_path, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+                                           "metadata: {name: partners}\nspec: {nets: [203.0.113.0/24]}\n"))
+    widened = widen_layout(layout, policy_surface(resources, layout, CLUSTER_RANGES))
+    # Live targets send from the layout's own address in its place, never from one a rule matches itself.
+    assert widened.policy_outside_addresses == (ip_address("203.0.113.0"), ip_address("203.0.114.0"))
+    assert widened.outside_addresses == (ip_address("192.0.2.10"), *widened.policy_outside_addresses)
+
+
 def test_widening_keeps_the_requirement(layout: TenancyLayout) -> None:
     surface = policy_surface(load_manifests([ROOT / "policies" / "reference"]), layout, CLUSTER_RANGES)
     widened = widen_layout(layout, surface)

@@ -18,7 +18,11 @@ therefore deploy servers that do answer and send those flows to them instead:
   address goes to the echo on another node than its source where there is one (the realistic path:
   leaving the node, SNATed by natOutgoing). hostNetwork pods may be refused by Pod Security on shared
   clusters, so on kubeconfig targets this is opt-in (`--outside-echo`); without it outside flows are
-  NOT_SUPPORTED, with the reason.
+  NOT_SUPPORTED, with the reason. The echo is also the *client* of flows from `outside` into the
+  cluster: from another node than the destination's (a host reaching a pod on its own node is always
+  allowed, calico-semantics.md §1.1), and only for the layout's own outside addresses, which stand for
+  "anywhere outside"; an address a policy names stands for itself, which a node's address cannot, so
+  those flows are NOT_SUPPORTED, as are all of them without an echo or with one node only.
 
 The runner's control source is the positive control for both (the control tier lets it reach every
 pod, and nothing polices a node's input here), so a deny towards them is believed only when the
@@ -167,17 +171,27 @@ def probed_flows(
     stand_ins: StandIns,
     endpoints: Mapping[str, ProbeEndpoint],
 ) -> ProbedFlows:
-    """Send flows to `otherServers` to the rogue DNS pod and flows to `outside` to an outside echo.
+    """Send flows to `otherServers` to the rogue DNS pod, flows to `outside` to an outside echo, and
+    flows from `outside` from an outside echo on another node than their destination (NOT_SUPPORTED,
+    with the reason, where no echo can: none deployed, only one on the destination's node, or a source
+    address a policy names).
 
     Other flows are probed as they are. Several flows may become one probe (two `otherServers` from the
     same source): they must then expect the same, or each is a conflict (an `error`, never a verdict).
     """
     dns_servers = {str(address) for address in layout.dns.other_servers}
     outside = {str(address) for address in layout.outside_addresses}
+    named_by_policy = {str(address) for address in layout.policy_outside_addresses}
     probed_as: dict[Flow, Flow] = {}
     unsupported: dict[Flow, str] = {}
     for flow in expected:
-        destination = flow.destination
+        source, destination = flow.source, flow.destination
+        if source in outside:
+            sender = _outside_sender_for(flow, named_by_policy, stand_ins, endpoints)
+            if sender.why:
+                unsupported[flow] = sender.why
+                continue
+            source = sender.key
         if destination in dns_servers and stand_ins.rogue_dns is not None:
             destination = stand_ins.rogue_dns
         elif destination in outside:
@@ -185,7 +199,7 @@ def probed_flows(
                 unsupported[flow] = stand_ins.no_outside_reason or NO_OUTSIDE_ECHO
                 continue
             destination = _outside_echo_for(flow.source, stand_ins, endpoints)
-        probed_as[flow] = Flow(flow.source, destination, flow.port, flow.protocol)
+        probed_as[flow] = Flow(source, destination, flow.port, flow.protocol)
     groups: dict[Flow, list[Flow]] = {}
     for flow, probe in probed_as.items():
         groups.setdefault(probe, []).append(flow)
@@ -200,6 +214,39 @@ def probed_flows(
             cells[probe] = expected[flows[0]]
             kept.update(dict.fromkeys(flows, probe))
     return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
+
+
+@dataclass(frozen=True)
+class _Sender:
+    key: str = ""  # the outside echo that sends in the outside address's place
+    why: str = ""  # or why none can
+
+
+def _outside_sender_for(
+    flow: Flow, named_by_policy: set[str], stand_ins: StandIns, endpoints: Mapping[str, ProbeEndpoint]
+) -> _Sender:
+    """The outside echo that may send `flow` from outside: one on another node than its destination.
+
+    The echo sends from its node's address. That stands for "anywhere outside" (the layout's own
+    addresses) but not for an address a policy names, which a rule matches as itself. A host reaching a
+    pod on its own node is always allowed, whatever the policy (calico-semantics.md §1.1), so an echo on
+    the destination's node would prove nothing.
+    """
+    if not stand_ins.outside:
+        return _Sender(why=stand_ins.no_outside_reason or NO_OUTSIDE_ECHO)
+    if flow.source in named_by_policy:
+        return _Sender(
+            why=f"{flow.source} is an address a policy names: the outside stand-in sends from its node's "
+            "address, so no probe here can come from it"
+        )
+    there = endpoints[flow.destination].node if flow.destination in endpoints else None
+    elsewhere = [key for key in stand_ins.outside if stand_ins.endpoints[key].node != there]
+    if not elsewhere:
+        return _Sender(
+            why=f"no outside stand-in on another node than {flow.destination}'s ({there}): a host's traffic to "
+            "a pod on its own node is always allowed, whatever the policy (calico-semantics.md §1.1)"
+        )
+    return _Sender(key=elsewhere[0])
 
 
 def _outside_echo_for(source: str, stand_ins: StandIns, endpoints: Mapping[str, ProbeEndpoint]) -> str:
