@@ -23,6 +23,7 @@ from calico_conformance.cluster.stand_ins import (
     StandIns,
     probe_canary,
     probed_flows,
+    stand_in_detail,
     stand_in_pods,
     stand_ins_from,
 )
@@ -232,6 +233,14 @@ def test_flows_from_an_address_a_policy_names_are_unsupported(layout: TenancyLay
     assert set(plan.unsupported) == {named}
     assert "203.0.113.0 is an address a policy names" in plan.unsupported[named]
     assert plan.probed_as == {anywhere: Flow(ECHO_1, "customer-a/shop", 8443, "TCP")}
+
+
+def test_a_report_says_which_end_a_stand_in_took(layout: TenancyLayout) -> None:
+    inbound, outbound = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP"), Flow("customer-a/shop", "192.0.2.10", 9999, "TCP")
+    plan = probed_flows(_denied(inbound, outbound), layout, STAND_INS, ENDPOINTS)
+    every = {**ENDPOINTS, **STAND_INS.endpoints}
+    assert stand_in_detail(inbound, plan.probed_as[inbound], every) == f"sent from the stand-in {ECHO_1} (172.18.0.4)"
+    assert stand_in_detail(outbound, plan.probed_as[outbound], every) == f"probed at the stand-in {ECHO_1} (172.18.0.4)"
 
 
 def test_flows_that_would_share_a_probe_but_expect_differently_are_conflicts(layout: TenancyLayout) -> None:

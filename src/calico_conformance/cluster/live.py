@@ -32,7 +32,7 @@ from calico_conformance.cluster.releases import release_for
 from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
-from calico_conformance.cluster.stand_ins import probed_flows
+from calico_conformance.cluster.stand_ins import probed_flows, stand_in_detail
 from calico_conformance.cluster.tools import (
     KUBECONFIG_TOOLS,
     MissingTools,
@@ -129,8 +129,7 @@ class LiveTarget:
             for flow, probe in plan.probed_as.items():
                 observation = seen[probe]
                 if probe != flow:
-                    address = live.deployment.all_endpoints[probe.destination].ip
-                    via = f"probed at the stand-in {probe.destination} ({address})"
+                    via = stand_in_detail(flow, probe, live.deployment.all_endpoints)
                     observation = replace(
                         observation, detail="; ".join(filter(None, [via, observation.detail]))
                     )

@@ -216,6 +216,16 @@ def probed_flows(
     return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
 
 
+def stand_in_detail(flow: Flow, probe: Flow, endpoints: Mapping[str, ProbeEndpoint]) -> str:
+    """How the observation of `flow` was made, for its report: which end a stand-in took, and its address."""
+    parts = []
+    if probe.source != flow.source:
+        parts.append(f"sent from the stand-in {probe.source} ({endpoints[probe.source].ip})")
+    if probe.destination != flow.destination:
+        parts.append(f"probed at the stand-in {probe.destination} ({endpoints[probe.destination].ip})")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class _Sender:
     key: str = ""  # the outside echo that sends in the outside address's place
