@@ -69,6 +69,11 @@ ACCOUNT_NAME_LABEL = "projectcalico.org/name"  # in a service-account selector: 
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 ACCOUNT_NAME_MAX = 253
 SelectorTest = Comparison | InSet | Has
+# What Kubernetes accepts as a label key (optional DNS-subdomain prefix, then a name of up to 63) and as
+# a label value: a test only satisfiable by something else can match no pod, and a probe pod carrying
+# it would be refused by the API server.
+LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass(frozen=True)
@@ -194,8 +199,16 @@ def _unfamiliar_labels(resources: ResourceSet, layout: TenancyLayout) -> Labels:
     for test in _tests(_pod_selectors(resources)):
         key = test.label
         if key not in familiar and key not in chosen and not key.startswith(PSEUDO_LABEL_PREFIXES):
-            chosen[key] = _satisfying_value(test)
+            _choose(chosen, key, _satisfying_value(test))
     return Labels.of(chosen) if chosen else Labels()
+
+
+def _choose(chosen: dict[str, str], key: str, value: str) -> None:
+    """Keep `key: value` when a Kubernetes object can carry it (else a later test of the key may)."""
+    prefix, _, name = key.rpartition("/")
+    valid_key = bool(name) and LABEL_NAME.match(name) and (not prefix or (len(prefix) <= 253 and LABEL_PREFIX.match(prefix)))
+    if valid_key and LABEL_NAME.match(value):
+        chosen.setdefault(key, value)
 
 
 def _stranger_accounts(resources: ResourceSet) -> tuple[tuple[str, ...], Labels]:
@@ -219,12 +232,12 @@ def _stranger_accounts(resources: ResourceSet) -> tuple[tuple[str, ...], Labels]
         if test.label in (SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX + ACCOUNT_NAME_LABEL):
             name(_satisfying_value(test))
         elif test.label.startswith(SERVICE_ACCOUNT_PREFIX):
-            labels.setdefault(test.label.removeprefix(SERVICE_ACCOUNT_PREFIX), _satisfying_value(test))
+            _choose(labels, test.label.removeprefix(SERVICE_ACCOUNT_PREFIX), _satisfying_value(test))
     for test in _tests(_account_selectors(resources)):
         if test.label == ACCOUNT_NAME_LABEL:
             name(_satisfying_value(test))
         elif not test.label.startswith(PSEUDO_LABEL_PREFIXES):
-            labels.setdefault(test.label, _satisfying_value(test))
+            _choose(labels, test.label, _satisfying_value(test))
     if labels and not names:
         names[STRANGER_ACCOUNT] = None
     return tuple(names), Labels.of(labels) if labels else Labels()

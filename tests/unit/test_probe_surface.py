@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from calico_conformance.cases import default_deny_cases, denied_matrix, isolation_cases, other_dns_cases
+from calico_conformance.cluster.images import NETSHOOT_IMAGE
+from calico_conformance.cluster.probe_pods import plan_probe_pods, render_probe_pod
+from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.config import RunConfig, resolve_run_config
 from calico_conformance.layout import Service, TenancyLayout, load_layout
 from calico_conformance.oracle.evaluate import Oracle
@@ -231,6 +234,30 @@ spec:
     assert {w.namespace for w in strangers} == {n.name for n in layout.all_namespaces}
     assert all(w.ports == (Service(8080, "TCP", "http"),) for w in strangers)
     assert not widened.requirement(Flow("customer-a/stranger", "royal-bank/stranger", 8080, "TCP"))[0]
+
+
+def test_a_label_value_no_pod_can_carry_is_not_put_on_the_stranger(tmp_path: Path, layout: TenancyLayout) -> None:
+    # Kubernetes label values are at most 63 alphanumerics, '-', '_' or '.': no pod matches "yes please", and
+    # a probe pod labelled so would be refused, so the next test of the key that a pod can meet is chosen.
+    resources = _policies(
+        tmp_path,
+        """
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: odd, namespace: royal-bank}
+spec:
+  selector: all()
+  types: [Ingress]
+  ingress:
+    - {action: Allow, source: {selector: 'debug == "yes please" || debug == "true"'}}
+    - {action: Allow, source: {selector: 'note == "not a label value"'}}
+""",
+    )
+    surface = policy_surface(resources, layout, CLUSTER_RANGES)
+    assert dict(surface.stranger_labels) == {"debug": "true"}
+    stranger = widen_layout(layout, surface).workload("customer-a/stranger")
+    (pod,) = plan_probe_pods([stranger], ["n"])
+    assert validate_manifest(render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source="", run_id="r1")) == []
 
 
 def test_a_hole_for_a_label_no_probe_carried_fails_royal_bank_isolation(tmp_path: Path) -> None:
