@@ -95,13 +95,13 @@ def _clean_shared_cluster(
         )
     except WaitTimeout as timeout:
         report.problems.append(str(timeout))
-    extra = [("v1", "Namespace"), ("v1", "Pod"), ("v1", "ConfigMap")]
+    extra = [("v1", "Namespace"), ("v1", "Pod"), ("v1", "ConfigMap"), ("v1", "ServiceAccount")]
     for leak in leak_check(inventory, kube, extra_kinds=extra):
         report.problems.append(f"{cluster}: leaked {leak}")
     if report.problems:
         report.lines.append(
             f"{cluster}: remove leftovers with: kubectl --context={context} delete "
-            f"namespaces,pods,configmaps -A -l {RUN_LABEL}={run.run_id}"
+            f"namespaces,pods,configmaps,serviceaccounts -A -l {RUN_LABEL}={run.run_id}"
         )
 
 
