@@ -278,8 +278,9 @@ def _allow_icmp_between_customers(workspace: Workspace) -> None:
     workspace.add("05-allow-ping.yaml", _security_allow("allow-ping", {"action": "Allow", "protocol": "ICMP"}))
 
 
-def _security_allow(name: str, rule: Document) -> Document:
-    """A GlobalNetworkPolicy first in tier security, allowing `rule` both ways between customers."""
+def _security_allow(name: str, rule: Document, egress_rule: Document | None = None) -> Document:
+    """A GlobalNetworkPolicy first in tier security, allowing `rule` both ways between customers (or
+    `rule` in and `egress_rule` out, when a peer must be named on each side)."""
     return {
         "apiVersion": "projectcalico.org/v3",
         "kind": "GlobalNetworkPolicy",
@@ -291,7 +292,7 @@ def _security_allow(name: str, rule: Document) -> Document:
             "selector": "all()",
             "types": ["Ingress", "Egress"],
             "ingress": [rule],
-            "egress": [rule],
+            "egress": [egress_rule or rule],
         },
     }
 
@@ -313,23 +314,9 @@ def _allow_ssh_between_customers(workspace: Workspace) -> None:
     ISOLATION,
 )
 def _allow_debuggers_between_customers(workspace: Workspace) -> None:
-    workspace.add(
-        "05-debuggers.yaml",
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "GlobalNetworkPolicy",
-            "metadata": {"name": "security.debuggers"},
-            "spec": {
-                "tier": "security",
-                "order": 1,
-                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
-                "selector": "all()",
-                "types": ["Ingress", "Egress"],
-                "ingress": [{"action": "Allow", "source": {"selector": 'debug == "true"'}}],
-                "egress": [{"action": "Allow", "destination": {"selector": 'debug == "true"'}}],
-            },
-        },
-    )
+    peer = {"selector": 'debug == "true"'}
+    inbound, outbound = {"action": "Allow", "source": peer}, {"action": "Allow", "destination": peer}
+    workspace.add("05-debuggers.yaml", _security_allow("debuggers", inbound, outbound))
 
 
 @fault(
@@ -339,23 +326,9 @@ def _allow_debuggers_between_customers(workspace: Workspace) -> None:
     DEFAULT_DENY,
 )
 def _allow_batch_between_customers(workspace: Workspace) -> None:
-    workspace.add(
-        "05-batch-jobs.yaml",
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "GlobalNetworkPolicy",
-            "metadata": {"name": "security.batch-jobs"},
-            "spec": {
-                "tier": "security",
-                "order": 1,
-                "namespaceSelector": 'tenancy.golem-trust.io/role == "customer"',
-                "selector": "all()",
-                "types": ["Ingress", "Egress"],
-                "ingress": [{"action": "Allow", "source": {"serviceAccounts": {"names": ["batch"]}}}],
-                "egress": [{"action": "Allow", "destination": {"serviceAccounts": {"names": ["batch"]}}}],
-            },
-        },
-    )
+    peer = {"serviceAccounts": {"names": ["batch"]}}
+    inbound, outbound = {"action": "Allow", "source": peer}, {"action": "Allow", "destination": peer}
+    workspace.add("05-batch-jobs.yaml", _security_allow("batch-jobs", inbound, outbound))
 
 
 def _royal_bank_egress(name: str, rule: Document) -> Document:
