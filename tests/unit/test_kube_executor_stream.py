@@ -188,3 +188,74 @@ def test_a_stream_stalled_mid_frame_is_an_executor_error_not_a_hang() -> None:
             executor_for(endpoint).run_batch("x/a", closed_port_jobs(1), deadline_s=1)
     finally:
         endpoint.stalled.set()
+
+
+class HeldExecEndpoint:
+    """An exec whose websocket handshake is held open until `release` is set, and one plain REST request.
+
+    While the handshake is held, the exec is inside `kubernetes.stream.stream`, which swaps the ApiClient's
+    `call_api` for its websocket one until the exec has opened. Whatever else uses that ApiClient in the
+    meantime (another probe source's exec, a wait's list, a log read) runs through the swapped function.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.exec_arrived = threading.Event()
+        self.release = threading.Event()
+        self.rest_request = b""
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        held, _ = self.listener.accept()
+        threading.Thread(target=self._hold_exec, args=(held,), daemon=True).start()
+        conn, _ = self.listener.accept()
+        with conn:
+            while b"\r\n\r\n" not in self.rest_request:
+                self.rest_request += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nlog")
+
+    def _hold_exec(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            self.exec_arrived.set()
+            self.release.wait(timeout=30)
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in request.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID.encode()).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+            )
+            conn.sendall(frame(0x2, bytes([ERROR]) + json.dumps(SUCCESS).encode()))
+            conn.sendall(frame(0x8, struct.pack("!H", 1000)))
+
+
+def test_an_exec_being_opened_leaves_the_shared_api_client_to_plain_requests() -> None:
+    # The live target opens every source's exec (up to 16 at once) on the one CoreV1Api the waits and
+    # log reads use too; an exec must not route their requests through its websocket, nor leave the
+    # client routed so after two execs open at once.
+    endpoint = HeldExecEndpoint()
+    core_api = CoreV1Api(ApiClient(Configuration(host=endpoint.host)))
+    open_exec = stream_exec(core_api)
+    opened: list[object] = []
+    opener = threading.Thread(target=lambda: opened.append(open_exec("x", "a", "agent", ["true"])))
+    opener.start()
+    try:
+        assert endpoint.exec_arrived.wait(timeout=10)
+        log = core_api.read_namespaced_pod_log("a", "x", _request_timeout=10)
+    finally:
+        endpoint.release.set()
+        opener.join(timeout=30)
+
+    assert log == "log"
+    assert b"upgrade: websocket" not in endpoint.rest_request.lower()
+    assert len(opened) == 1

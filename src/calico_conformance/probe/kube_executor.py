@@ -73,12 +73,23 @@ def encode_batch(jobs: Sequence[Job]) -> str:
 
 
 def stream_exec(core_api: Any) -> OpenExec:
-    """An `OpenExec` over the kubernetes client's exec stream (`connect_get_namespaced_pod_exec`)."""
+    """An `OpenExec` over the kubernetes client's exec stream (`connect_get_namespaced_pod_exec`).
+
+    Each exec opens on its own `ApiClient` built from `core_api`'s configuration (same server and
+    credentials). `kubernetes.stream.stream` swaps the ApiClient's `call_api` for a websocket one while
+    the exec opens and puts back what it found afterwards: on a shared client, concurrent sources' execs
+    would restore each other's websocket function, and the waits' lists and log reads running meanwhile
+    would go out as websocket upgrades.
+    """
+    from kubernetes.client import ApiClient, CoreV1Api
     from kubernetes.stream import stream
 
+    configuration = core_api.api_client.configuration
+
     def open_exec(namespace: str, pod: str, container: str, argv: Sequence[str]) -> ExecSession:
+        exec_api = CoreV1Api(ApiClient(configuration))
         session: ExecSession = stream(
-            core_api.connect_get_namespaced_pod_exec,
+            exec_api.connect_get_namespaced_pod_exec,
             pod,
             namespace,
             container=container,
