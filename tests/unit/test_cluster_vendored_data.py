@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from calico_conformance.cluster.releases import RELEASES, CalicoRelease
+from calico_conformance.cluster.releases import RELEASES, CalicoRelease, sha256_file
 from calico_conformance.cluster.vendor import (
     VENDORED_CRDS,
     extract_schemas,
     render_schema,
-    sha256_of,
 )
 
 UPSTREAM = Path(__file__).resolve().parents[2].parent / "shared" / "calico"
@@ -42,7 +41,7 @@ def upstream_documents(tag: str, name: str) -> list[Any]:
 @pytest.mark.parametrize("release", RELEASE_PARAMS)
 def test_pinned_sums_are_the_sums_of_the_upstream_files(release: CalicoRelease) -> None:
     for manifest in release.manifests:
-        assert sha256_of(UPSTREAM / release.tag / manifest.name) == manifest.sha256, manifest.name
+        assert sha256_file(UPSTREAM / release.tag / manifest.name) == manifest.sha256, manifest.name
 
 
 @needs_upstream

@@ -14,7 +14,6 @@ verified, under a file lock, so parallel workers never read half a file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.request
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import filelock
 
-from calico_conformance.cluster.releases import CalicoRelease, PinnedManifest
+from calico_conformance.cluster.releases import CalicoRelease, PinnedManifest, sha256_file
 
 Download = Callable[[str, Path, float], None]
 DOWNLOAD_TIMEOUT_S = 120.0
@@ -36,14 +35,6 @@ class ManifestError(ValueError):
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "calico-conformance" / "calico"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def urlopen_download(url: str, target: Path, timeout_s: float) -> None:

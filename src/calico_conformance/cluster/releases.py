@@ -9,6 +9,7 @@ real upstream files; `cluster/vendor.py` re-checks them whenever the vendored sc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,3 +101,12 @@ def release_for(calico_version: str) -> CalicoRelease:
         raise ValueError(
             f"no pinned Calico release for --calico-version {calico_version}; live targets install one of: {pinned}"
         ) from None
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (the operator bundle is megabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

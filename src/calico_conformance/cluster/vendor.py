@@ -16,7 +16,6 @@ exists and fails if the vendored files differ, so the data cannot drift from its
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from calico_conformance.cluster.releases import DATA_DIR, RELEASES, CalicoRelease
+from calico_conformance.cluster.releases import DATA_DIR, RELEASES, CalicoRelease, sha256_file
 
 # CRDs whose schemas the suite validates against: what it applies (Installation, APIServer) and what
 # policy sets contain (projectcalico.org/v3 objects are stored as, and shaped like, these CRDs).
@@ -53,14 +52,6 @@ PRUNED_PATHS: tuple[tuple[str, ...], ...] = (
 )
 
 PRUNED_SCHEMA: Mapping[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def without_descriptions(node: Any) -> Any:
@@ -120,7 +111,7 @@ def vendor_release(release: CalicoRelease, upstream: Path, data_dir: Path = DATA
     """Write the schemas of one release from `upstream/<release>/`; check the pinned sums first."""
     release_dir = upstream / release.tag
     for manifest in release.manifests:
-        actual = sha256_of(release_dir / manifest.name)
+        actual = sha256_file(release_dir / manifest.name)
         if actual != manifest.sha256:
             raise ValueError(
                 f"{release_dir / manifest.name}: sha256 {actual} differs from the pin {manifest.sha256} "
