@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from calico_conformance.oracle.loader_document import TIERS_SINCE
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 
 DEFAULT_TARGET = "kind"
 DEFAULT_POLICIES = Path("policies/reference")
 # Calico below 3.29 has no tiers (calico-semantics.md §0): the same promises in its single default tier.
 DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies/reference-v3.27")
-TIERS_SINCE = (3, 29)
 DEFAULT_LAYOUT = Path("policies/tenancy.yaml")
 DEFAULT_KIND_CONFIGS = Path("kind-configs")
 DEFAULT_REPORT_DIR = Path("reports")
@@ -222,8 +222,8 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
 
 def default_policies(calico_version: str) -> Path:
     """The bundled reference set for the Calico version: tiered from 3.29, single-tier before."""
-    major, minor = (int(part) for part in calico_version.split(".")[:2])
-    return DEFAULT_POLICIES if (major, minor) >= TIERS_SINCE else DEFAULT_POLICIES_WITHOUT_TIERS
+    major, minor = calico_version.split(".")
+    return DEFAULT_POLICIES if (int(major), int(minor)) >= TIERS_SINCE else DEFAULT_POLICIES_WITHOUT_TIERS
 
 
 def register_cluster_names(kind_configs: Path) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from calico_conformance.cluster.readiness import containers_ready, workload_endp
 from calico_conformance.cluster.stand_ins import STAND_IN_ROLES, StandIns
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
 from calico_conformance.layout import Service, Workload
+from calico_conformance.oracle.loader_document import TIERS_SINCE
 from calico_conformance.probe.runner import ProbeEndpoint
 
 CONTROL_WORKLOAD = "control"
@@ -157,7 +158,7 @@ def policy_schema_problems(policies: Path, calico_version: str) -> list[str]:
     manifests = read_policy_manifests([policies])
     release = release_for(calico_version)
     tiers = [str(m.get("metadata", {}).get("name")) for m in manifests if m.get("kind") == "Tier"]
-    if tiers and release.minor < (3, 29):
+    if tiers and release.minor < TIERS_SINCE:
         return [
             f"{policies}: the policy set uses tiers ({', '.join(tiers)}), which Calico {release.tag} does not have "
             f"(tiers arrived in 3.29): install a tiered release (--calico-version 3.31) or test a policy set "

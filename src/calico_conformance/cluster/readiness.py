@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from calico_conformance.cluster.waits import Progress
+from calico_conformance.oracle.loader_document import TIERS_SINCE
 
 Object = Mapping[str, Any]
 
@@ -85,7 +86,7 @@ def api_resources_served(group_version: str, served: Iterable[str], required: It
 
 
 def calico_v3_resources(calico_minor: tuple[int, int]) -> tuple[str, ...]:
-    return (*CALICO_V3_RESOURCES, "tiers") if calico_minor >= (3, 29) else CALICO_V3_RESOURCES
+    return (*CALICO_V3_RESOURCES, "tiers") if calico_minor >= TIERS_SINCE else CALICO_V3_RESOURCES
 
 
 def containers_ready(expected: Iterable[str], pods: Sequence[Object]) -> Progress:

@@ -59,6 +59,7 @@ from calico_conformance.cluster.tools import (
 from calico_conformance.cluster.waits import WaitTimeout
 from calico_conformance.config import RunConfig
 from calico_conformance.layout import TenancyLayout, Workload
+from calico_conformance.oracle.loader_document import TIERS_SINCE
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.register import ClusterSpec, cluster_by_name
 from calico_conformance.targets import ClusterFacts
@@ -138,7 +139,7 @@ class KindTarget(LiveTarget):
         namespaces.append(render_namespace(control_namespace(run_id), {}, run_id))
         self._apply(live.access, namespaces)  # creates, or labels kube-system and friends
         self._apply(live.access, read_policy_manifests([self.run.policies]))
-        has_tiers = self.release.minor >= (3, 29)
+        has_tiers = self.release.minor >= TIERS_SINCE
         if has_tiers:
             self._apply(live.access, control_tier_manifests(run_id))
         used = sorted({ns.name for ns in self.layout.all_namespaces} | {control_namespace(run_id)})
@@ -266,7 +267,7 @@ class KubeconfigTarget(LiveTarget):
         )
         found = stand_ins_from(extra, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
-        if self.run.allow_cluster_scoped and self.release.minor >= (3, 29):
+        if self.run.allow_cluster_scoped and self.release.minor >= TIERS_SINCE:
             for manifest in control_tier_manifests(run_id):
                 record(live.kube.create(manifest))
             return Deployment(endpoints, control_key(run_id), unprobed, stand_ins=found)

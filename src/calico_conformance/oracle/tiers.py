@@ -14,10 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.oracle.loader_document import parse_calico_version
+from calico_conformance.oracle.loader_document import TIERS_SINCE, parse_calico_version
 from calico_conformance.oracle.model import DEFAULT_TIER, Policy, Tier, TierDefaultAction
 
-TIERS_SINCE = (3, 29)
 # (tier, version it appears in): the orders and default actions the validator forces on them (§1.3).
 BUILT_IN_TIERS: tuple[tuple[Tier, tuple[int, int]], ...] = (
     (Tier("adminnetworkpolicy", 1_000.0, "Pass"), (3, 29)),
