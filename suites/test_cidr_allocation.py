@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from calico_conformance.config import RunConfig
-from calico_conformance.register import ClusterSpec
-from calico_conformance.static_target import NO_DATAPLANE
-from calico_conformance.targets import ClusterFacts, Target
+from calico_conformance.targets.base import ClusterFacts, Target
+from calico_conformance.targets.static import NO_DATAPLANE
+from calico_conformance.tenancy.register import ClusterSpec
 
 pytestmark = [pytest.mark.conformance, pytest.mark.cidr]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 from fixtures.reachability import MustMatchRequirement
 
-from calico_conformance.cases import ReachabilityCase, requirement_matrix
-from calico_conformance.layout import TenancyLayout
+from calico_conformance.suite.cases import ReachabilityCase, requirement_matrix
+from calico_conformance.tenancy.layout import TenancyLayout
 
 # `isolation` too: `pytest -k isolation` is the engineer's "is the tenancy promise intact" run.
 pytestmark = [pytest.mark.conformance, pytest.mark.isolation, pytest.mark.default_deny]

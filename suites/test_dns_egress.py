@@ -16,8 +16,8 @@ from __future__ import annotations
 import pytest
 from fixtures.reachability import MustMatchRequirement
 
-from calico_conformance.cases import ReachabilityCase, denied_matrix, requirement_matrix
-from calico_conformance.layout import TenancyLayout
+from calico_conformance.suite.cases import ReachabilityCase, denied_matrix, requirement_matrix
+from calico_conformance.tenancy.layout import TenancyLayout
 
 pytestmark = [pytest.mark.conformance, pytest.mark.dns]
 

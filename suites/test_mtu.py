@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from calico_conformance.mtu_checks import bulk_transfer_failure
 from calico_conformance.report.outcomes import not_supported
-from calico_conformance.static_target import NO_DATAPLANE
-from calico_conformance.targets import ClusterFacts, MtuTarget, Target
+from calico_conformance.suite.mtu_checks import bulk_transfer_failure
+from calico_conformance.targets.base import ClusterFacts, MtuTarget, Target
+from calico_conformance.targets.static import NO_DATAPLANE
 
 pytestmark = [pytest.mark.conformance, pytest.mark.mtu]
 

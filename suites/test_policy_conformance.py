@@ -26,17 +26,17 @@ from typing import Any
 import pytest
 import yaml
 
-from calico_conformance.assertions import fail_unless_matches, failure_message
 from calico_conformance.cluster.live import LiveTarget
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import Service, Workload
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels
 from calico_conformance.oracle.scenario import scenario_from_data
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, compare
 from calico_conformance.report.outcomes import not_supported
-from calico_conformance.targets import Target
+from calico_conformance.suite.assertions import fail_unless_matches, failure_message
+from calico_conformance.targets.base import Target
+from calico_conformance.tenancy.layout import Service, Workload
 
 pytestmark = [pytest.mark.conformance]
 

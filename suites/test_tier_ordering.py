@@ -18,10 +18,10 @@ import pytest
 from fixtures.reachability import MustMatchScenario
 
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import TenancyLayout
 from calico_conformance.oracle.model import DEFAULT_TIER, ResourceSet
 from calico_conformance.report.outcomes import not_supported
-from calico_conformance.tier_scenarios import TierCase
+from calico_conformance.suite.tier_scenarios import TierCase
+from calico_conformance.tenancy.layout import TenancyLayout
 
 pytestmark = [pytest.mark.conformance, pytest.mark.tiers]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.cases import CASE_BUILDERS
 from calico_conformance.config import (
     DEFAULT_CONVERGE_TIMEOUT_S,
     DEFAULT_KIND_CONFIGS,
@@ -32,7 +31,9 @@ from calico_conformance.config import (
 )
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 from calico_conformance.run_inputs import RunInputs, load_run_inputs
-from calico_conformance.targets import TARGETS, Target, build_target, require_target, target_help
+from calico_conformance.suite.cases import CASE_BUILDERS
+from calico_conformance.targets.base import Target
+from calico_conformance.targets.registry import TARGETS, build_target, require_target, target_help
 
 RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
 # The suites' inputs, or the UsageError that reading them gave (raised once a selected test needs them).
@@ -242,7 +243,10 @@ def _register_report_collector(config: pytest.Config) -> None:
             return
         raise
     collector = collector_module.ReportCollector(config.stash[RUN_CONFIG_KEY])
-    config.pluginmanager.register(collector, "calico-conformance-report")
+    config.pluginmanager.register(collector, collector_module.REPORT_PLUGIN_NAME)
+    # The fixtures read the collector; the collector never imports them (a lower layer).
+    fixtures_module = importlib.import_module("calico_conformance.report.fixtures")
+    config.pluginmanager.register(fixtures_module, collector_module.FIXTURES_PLUGIN_NAME)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

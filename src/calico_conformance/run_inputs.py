@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
-from calico_conformance.probe_surface import policy_surface, widen_layout
-from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
-from calico_conformance.workloads import layout_namespaces, layout_pods, layout_service_accounts
+from calico_conformance.tenancy.layout import TenancyLayout, load_layout
+from calico_conformance.tenancy.register import ClusterSpec, cluster_by_name, load_register
+from calico_conformance.tenancy.surface import policy_surface, widen_layout
+from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods, layout_service_accounts
 
 
 @dataclass(frozen=True)

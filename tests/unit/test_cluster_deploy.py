@@ -28,13 +28,13 @@ from calico_conformance.cluster.finish import journal_inventories
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_probe_pod
 from calico_conformance.cluster.run_once import STATE_ROOT_ENV
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifest_text, load_manifests
 from calico_conformance.oracle.model import Labels, Namespace, Pod
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import Flow
-from calico_conformance.workloads import layout_namespaces, layout_pods
+from calico_conformance.tenancy.layout import TenancyLayout, load_layout
+from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = "r1"

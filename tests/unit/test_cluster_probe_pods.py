@@ -28,8 +28,8 @@ from calico_conformance.cluster.probe_pods import (
     serve_command,
 )
 from calico_conformance.cluster.stand_ins import stand_in_pods
-from calico_conformance.layout import Service, TenancyLayout, Workload, load_layout
 from calico_conformance.oracle.model import Labels
+from calico_conformance.tenancy.layout import Service, TenancyLayout, Workload, load_layout
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()

@@ -18,7 +18,7 @@ from calico_conformance.cluster.render_policy import Renames, render_policy, sce
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
 from calico_conformance.oracle.loader import load_manifest_text
 from calico_conformance.oracle.scenario import scenario_from_data
-from calico_conformance.tier_scenarios import TIER_SCENARIOS
+from calico_conformance.suite.tier_scenarios import TIER_SCENARIOS
 
 CALICO_POLICY = """
 apiVersion: projectcalico.org/v3

@@ -27,13 +27,13 @@ from calico_conformance.cluster.stand_ins import (
     stand_in_pods,
     stand_ins_from,
 )
-from calico_conformance.layout import Service, TenancyLayout, load_layout
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import Labels, Namespace, Pod
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
-from calico_conformance.workloads import layout_namespaces, layout_pods
+from calico_conformance.tenancy.layout import Service, TenancyLayout, load_layout
+from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = "r1"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from calico_conformance.assertions import fail_unless_matches, failure_message
-from calico_conformance.defects import Defect, classify, compare_with_policy, implied_matrix
 from calico_conformance.reachability import (
     Expectation,
     ExpectedMatrix,
@@ -16,6 +14,8 @@ from calico_conformance.reachability import (
     compare,
 )
 from calico_conformance.report.outcomes import InfrastructureError
+from calico_conformance.suite.assertions import fail_unless_matches, failure_message
+from calico_conformance.suite.defects import Defect, classify, compare_with_policy, implied_matrix
 
 FLOW = Flow("customer-a/shop", "royal-bank/ledger", 8443, "TCP")
 ALLOWED, DROPPED, ERROR = ProbeVerdict.ALLOWED, ProbeVerdict.DROPPED, ProbeVerdict.ERROR

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.layout import ROYAL_BANK, Role, Service, TenancyLayout, load_layout
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.reachability import Flow
+from calico_conformance.tenancy.layout import ROYAL_BANK, Role, Service, TenancyLayout, load_layout
 
 REFERENCE = Path(__file__).parents[2] / "policies" / "tenancy.yaml"
 

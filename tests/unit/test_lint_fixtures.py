@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.layout import load_layout
 from calico_conformance.lint.findings import CHECKS, Severity
 from calico_conformance.lint.runner import lint
+from calico_conformance.tenancy.layout import load_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "data" / "lint"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.layout import load_layout
 from calico_conformance.lint.flows import (
     END_OF_TIER,
     NO_POLICY,
@@ -27,6 +26,7 @@ from calico_conformance.lint.inventory import Inventory
 from calico_conformance.oracle.explain import Decision
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import Direction
+from calico_conformance.tenancy.layout import load_layout
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = sorted((ROOT / "policies" / "reference").glob("*.yaml"))

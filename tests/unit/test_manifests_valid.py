@@ -39,12 +39,12 @@ from calico_conformance.cluster.render_policy import scenario_manifests
 from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.cluster.scratch import rename_manifest, scratch_renames
 from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods
-from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.oracle.model import Labels
 from calico_conformance.oracle.scenario import scenario_from_data
-from calico_conformance.probe_surface import ProbeSurface, widen_layout
-from calico_conformance.register import ClusterSpec, load_register
-from calico_conformance.tier_scenarios import TIER_SCENARIOS
+from calico_conformance.suite.tier_scenarios import TIER_SCENARIOS
+from calico_conformance.tenancy.layout import TenancyLayout, load_layout
+from calico_conformance.tenancy.register import ClusterSpec, load_register
+from calico_conformance.tenancy.surface import ProbeSurface, widen_layout
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()

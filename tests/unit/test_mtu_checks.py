@@ -12,16 +12,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from calico_conformance.mtu_checks import (
+from calico_conformance.probe.jobs import JOB_SCHEMA, RESULT_SCHEMA
+from calico_conformance.report.outcomes import InfrastructureError
+from calico_conformance.suite.mtu_checks import (
     BULK_DEADLINE_S,
     BULK_TRANSFER_BYTES,
     bulk_transfer_failure,
     mtu_jobs,
     mtu_observation,
 )
-from calico_conformance.probe.jobs import JOB_SCHEMA, RESULT_SCHEMA
-from calico_conformance.report.outcomes import InfrastructureError
-from calico_conformance.targets import MtuObservation
+from calico_conformance.targets.base import MtuObservation
 
 IDENTITY = {"pod": "sentinel", "namespace": "customer-a", "node": "finland-worker2"}
 

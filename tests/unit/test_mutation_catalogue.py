@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.layout import TenancyLayout, load_layout
 from calico_conformance.mutation.catalogue import CATALOGUE, CIDR, MTU, TIERS
 from calico_conformance.mutation.runner import Fault
 from calico_conformance.mutation.workspace import Inputs, Workspace
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.loader import load_manifests
-from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.reachability import Flow
-from calico_conformance.register import cluster_by_name, load_register
-from calico_conformance.static_target import cluster_oracle
+from calico_conformance.targets.static import cluster_oracle
+from calico_conformance.tenancy.layout import TenancyLayout, load_layout
+from calico_conformance.tenancy.register import cluster_by_name, load_register
+from calico_conformance.tenancy.surface import policy_surface, widen_layout
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 REFERENCE = Inputs.of_repository(REPOSITORY)

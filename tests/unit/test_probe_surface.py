@@ -13,22 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.cases import default_deny_cases, denied_matrix, isolation_cases, other_dns_cases
 from calico_conformance.cluster.images import NETSHOOT_IMAGE
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_probe_pod
 from calico_conformance.cluster.schemas import validate_manifest
 from calico_conformance.config import RunConfig, resolve_run_config
-from calico_conformance.layout import Service, TenancyLayout, load_layout
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.oracle.scenario import scenario_from_data
-from calico_conformance.probe_surface import policy_surface, widen_layout
 from calico_conformance.reachability import Flow, MismatchKind, compare
-from calico_conformance.reproduce import layout_scenario
 from calico_conformance.run_inputs import load_run_inputs
-from calico_conformance.static_target import StaticTarget
-from calico_conformance.targets import TARGETS
+from calico_conformance.suite.cases import default_deny_cases, denied_matrix, isolation_cases, other_dns_cases
+from calico_conformance.suite.reproduce import layout_scenario
+from calico_conformance.targets.registry import TARGETS
+from calico_conformance.targets.static import StaticTarget
+from calico_conformance.tenancy.layout import Service, TenancyLayout, load_layout
+from calico_conformance.tenancy.surface import policy_surface, widen_layout
 
 ROOT = Path(__file__).parents[2]
 CLUSTER_RANGES = [ip_network(cidr) for cidr in ("10.244.0.0/16", "10.245.0.0/16", "10.246.0.0/16", "10.96.0.0/16")]

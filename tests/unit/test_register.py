@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.register import cluster_by_name, load_cluster, load_register
+from calico_conformance.tenancy.register import cluster_by_name, load_cluster, load_register
 
 REGISTER = Path(__file__).parents[2] / "kind-configs"
 

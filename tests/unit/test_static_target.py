@@ -14,26 +14,27 @@ from pathlib import Path
 
 import pytest
 
-from calico_conformance.cases import (
+from calico_conformance.config import RunConfig, resolve_run_config
+from calico_conformance.oracle.evaluate import Oracle
+from calico_conformance.oracle.loader import load_manifests
+from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.oracle.scenario import scenario_from_data
+from calico_conformance.reachability import Flow, MismatchKind, ProbeVerdict, compare
+from calico_conformance.suite.cases import (
     default_deny_cases,
     denied_matrix,
     exception_cases,
     isolation_cases,
     requirement_matrix,
 )
-from calico_conformance.config import RunConfig, resolve_run_config
-from calico_conformance.layout import TenancyLayout, load_layout
-from calico_conformance.oracle.evaluate import Oracle
-from calico_conformance.oracle.loader import load_manifests
-from calico_conformance.oracle.model import ResourceSet
-from calico_conformance.oracle.scenario import scenario_from_data
-from calico_conformance.reachability import Flow, MismatchKind, ProbeVerdict, compare
-from calico_conformance.register import load_register
-from calico_conformance.reproduce import layout_scenario, scenario_path, write_scenario
-from calico_conformance.static_target import StaticTarget
-from calico_conformance.targets import TARGETS, ScenarioTarget, require_target
-from calico_conformance.tier_scenarios import CLIENT_FLOW, CONTROL_FLOW, TIER_SCENARIOS, TierScenario
-from calico_conformance.workloads import layout_pods
+from calico_conformance.suite.reproduce import layout_scenario, scenario_path, write_scenario
+from calico_conformance.suite.tier_scenarios import CLIENT_FLOW, CONTROL_FLOW, TIER_SCENARIOS, TierScenario
+from calico_conformance.targets.base import ScenarioTarget
+from calico_conformance.targets.registry import TARGETS, require_target
+from calico_conformance.targets.static import StaticTarget
+from calico_conformance.tenancy.layout import TenancyLayout, load_layout
+from calico_conformance.tenancy.register import load_register
+from calico_conformance.tenancy.workloads import layout_pods
 
 ROOT = Path(__file__).parents[2]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from calico_conformance.targets import ClusterFacts
+from calico_conformance.targets.base import ClusterFacts
 
 if TYPE_CHECKING:
     from calico_conformance.cluster.kube import KubeClient

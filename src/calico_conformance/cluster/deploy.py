@@ -35,9 +35,9 @@ from calico_conformance.cluster.probe_pods import (
 from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
 from calico_conformance.cluster.stand_ins import STAND_IN_ROLES, StandIns
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
-from calico_conformance.layout import Service, Workload
 from calico_conformance.oracle.loader_document import TIERS_SINCE
 from calico_conformance.probe.runner import ProbeEndpoint
+from calico_conformance.tenancy.layout import Service, Workload
 
 CONTROL_WORKLOAD = "control"
 CONTROL_ROLE = "control"

@@ -40,8 +40,6 @@ from calico_conformance.cluster.tools import (
 )
 from calico_conformance.cluster.waits import Timeouts
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import Service, TenancyLayout, Workload
-from calico_conformance.mtu_checks import mtu_jobs, mtu_observation
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
@@ -54,9 +52,11 @@ from calico_conformance.reachability import (
     ObservedMatrix,
     ProbeVerdict,
 )
-from calico_conformance.register import ClusterSpec, load_register
 from calico_conformance.report.outcomes import NOT_SUPPORTED_PREFIX
-from calico_conformance.targets import ClusterFacts, MtuObservation
+from calico_conformance.suite.mtu_checks import mtu_jobs, mtu_observation
+from calico_conformance.targets.base import ClusterFacts, MtuObservation
+from calico_conformance.tenancy.layout import Service, TenancyLayout, Workload
+from calico_conformance.tenancy.register import ClusterSpec, load_register
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "probe" / "agent.py"
 

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from calico_conformance.layout import Service, Workload
-from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
+from calico_conformance.tenancy.layout import Service, Workload
+from calico_conformance.tenancy.model import DEFAULT_SERVICE_ACCOUNT
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "calico-conformance"

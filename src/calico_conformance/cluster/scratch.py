@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from calico_conformance.cluster.deploy import Deployment, start_probe_pods, worker_nodes
 from calico_conformance.cluster.inventory import (
@@ -28,14 +28,14 @@ from calico_conformance.cluster.inventory import (
     guarded_delete,
     refuse_cluster_scoped,
 )
+from calico_conformance.cluster.kube import KubeClient
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_namespace, run_labels
 from calico_conformance.cluster.render_policy import Renames
 from calico_conformance.cluster.schemas import validate_manifest
-from calico_conformance.layout import Workload
+from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.config import RunConfig
 from calico_conformance.reachability import ExpectedMatrix, ObservedMatrix
-
-if TYPE_CHECKING:
-    from calico_conformance.cluster.live import LiveCluster, LiveTarget
+from calico_conformance.tenancy.layout import Workload
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 POLICY_KINDS = frozenset({"NetworkPolicy", "GlobalNetworkPolicy", "NetworkSet", "GlobalNetworkSet", "Tier"})
@@ -109,13 +109,40 @@ def _rename_kubernetes_selectors(node: Any, renames: Renames) -> None:
             _rename_kubernetes_selectors(item, renames)
 
 
+class ScratchCluster(Protocol):
+    """What a scratch space needs of one live cluster (`live.LiveCluster` is one)."""
+
+    name: str
+    kube: KubeClient
+    deployment: Deployment
+
+
+class ScratchHost(Protocol):
+    """What a scratch space needs of the live target that owns it (`live.LiveTarget` is one); a protocol,
+    so that this module never imports the target that imports it."""
+
+    run: RunConfig
+    image: str
+    agent_source: str
+    timeouts: Timeouts
+
+    @property
+    def allows_cluster_scoped(self) -> bool: ...
+
+    def record(self, cluster: str, obj: Mapping[str, Any]) -> ObjectRef: ...
+
+    def observe_with(
+        self, live: Any, deployment: Deployment, expected: ExpectedMatrix, *, label: str
+    ) -> ObservedMatrix: ...
+
+
 class ScratchSpace:
     """Namespaces, probe pods and policies of one case on one live cluster (see the module docstring)."""
 
     def __init__(
         self,
-        target: LiveTarget,
-        live: LiveCluster,
+        target: ScratchHost,
+        live: ScratchCluster,
         renames: Renames,
         namespace_labels: Mapping[str, Mapping[str, str]],
         workloads: Sequence[Workload],

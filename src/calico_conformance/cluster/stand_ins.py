@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calico_conformance.cluster.probe_pods import ProbePod
-from calico_conformance.layout import Service, TenancyLayout
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
+from calico_conformance.tenancy.layout import Service, TenancyLayout
 
 ROGUE_DNS_WORKLOAD = "rogue-dns"
 ROGUE_DNS_ROLE = "rogue-dns"

@@ -58,11 +58,11 @@ from calico_conformance.cluster.tools import (
 )
 from calico_conformance.cluster.waits import WaitTimeout
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import TenancyLayout, Workload
 from calico_conformance.oracle.loader_document import TIERS_SINCE
 from calico_conformance.oracle.model import ResourceSet
-from calico_conformance.register import ClusterSpec, cluster_by_name
-from calico_conformance.targets import ClusterFacts
+from calico_conformance.targets.base import ClusterFacts
+from calico_conformance.tenancy.layout import TenancyLayout, Workload
+from calico_conformance.tenancy.register import ClusterSpec, cluster_by_name
 
 
 class KindTarget(LiveTarget):

@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def kind_node_images(directory: Path) -> list[str]:
     """`nodes[].image` of every kind config in `directory` (kind's default image is not listed)."""
-    from calico_conformance.register import load_register
+    from calico_conformance.tenancy.register import load_register
 
     images: list[str] = []
     for cluster in load_register(directory):

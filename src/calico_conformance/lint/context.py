@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from calico_conformance.layout import TenancyLayout
 from calico_conformance.lint.flows import FlowTable
 from calico_conformance.lint.inventory import Inventory
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.oracle.tiers import TierPlan
+from calico_conformance.tenancy.layout import TenancyLayout
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from calico_conformance.layout import Service, TenancyLayout
 from calico_conformance.oracle.endpoints import AddressView
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import (
@@ -34,7 +33,8 @@ from calico_conformance.oracle.model import (
     Rule,
 )
 from calico_conformance.oracle.rules import PROBE_PROTOCOLS, Transport
-from calico_conformance.workloads import layout_namespaces, layout_pods
+from calico_conformance.tenancy.layout import Service, TenancyLayout
+from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods
 
 # The pod CIDR the layout's pods are placed in: finland's (kind-configs/finland.yaml), also kind's
 # default. A rule's `nets` written for another cluster's CIDR then matches no pod, as it would there.

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from calico_conformance.layout import KIND as LAYOUT_KIND
 from calico_conformance.lint.findings import Finding
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.loader import collect_manifests, manifest_files
 from calico_conformance.oracle.loader_calico import FELIX_LEVEL_API_VERSION
 from calico_conformance.oracle.model import ResourceSet
+from calico_conformance.tenancy.layout import KIND as LAYOUT_KIND
 
 # (pattern over the error's text, check id), first match wins. The patterns follow the wording of
 # yamlsrc.py, loader*.py and selector_parser.py; tests/unit/test_lint_manifests.py pins each one.

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from calico_conformance.layout import load_layout
 from calico_conformance.lint import default_deny, dns, exceptions, selectors, shadowing, tiers
 from calico_conformance.lint.context import LintContext
 from calico_conformance.lint.findings import Finding, LintReport
@@ -22,6 +21,7 @@ from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 from calico_conformance.oracle.tiers import plan_tiers
+from calico_conformance.tenancy.layout import load_layout
 
 CheckFunction = Callable[[LintContext], Iterable[Finding]]
 

@@ -5,8 +5,8 @@ Wiring (done by `plugin.py`, in every process, xdist workers included)::
     collector = ReportCollector(run_config)
     config.pluginmanager.register(collector, REPORT_PLUGIN_NAME)
 
-Registering the collector also registers `calico_conformance.report.fixtures` (the `record_case` and
-`report_run_context` fixtures), so suites need no import. On each process the collector turns recorded
+`plugin.py` registers `calico_conformance.report.fixtures` beside it (the `record_case` and
+`report_run_context` fixtures, which read this collector), so suites need no import. On each process the collector turns recorded
 cases into data on the pytest report (`report.conformance`), which xdist ships to the controller, and
 attaches matrices to Allure. On the controller (or the only process) it folds the setup / call /
 teardown reports of every suite test into one outcome and, at the end of the session, writes:
@@ -116,12 +116,6 @@ class ReportCollector:
         self._fingerprint: Fingerprint | None = None
 
     # --- every process ------------------------------------------------------------------------------
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        if not config.pluginmanager.has_plugin(FIXTURES_PLUGIN_NAME):
-            from calico_conformance.report import fixtures
-
-            config.pluginmanager.register(fixtures, FIXTURES_PLUGIN_NAME)
 
     @property
     def fingerprint(self) -> Fingerprint:

@@ -42,7 +42,7 @@ def cluster_fingerprints(run: RunConfig) -> tuple[tuple[ClusterFingerprint, ...]
     """The run's clusters with the register's CIDRs, and why the CIDRs are missing if they are."""
     names_only = tuple(ClusterFingerprint(name) for name in run.clusters)
     try:
-        register = importlib.import_module("calico_conformance.register")
+        register = importlib.import_module("calico_conformance.tenancy.register")
         specs = register.load_register(run.kind_configs)
     except ModuleNotFoundError as missing:
         return names_only, f"the cluster register reader is not installed ({missing.name})"

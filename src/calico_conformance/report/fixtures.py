@@ -21,7 +21,6 @@ from collections.abc import Mapping
 
 import pytest
 
-from calico_conformance.defects import Defect
 from calico_conformance.reachability import (
     DEFAULT_DENY_VERDICTS,
     Comparison,
@@ -33,6 +32,7 @@ from calico_conformance.reachability import (
 from calico_conformance.report.allure_results import allure_results_dir
 from calico_conformance.report.cases import CaseRecord
 from calico_conformance.report.collector import REPORT_PLUGIN_NAME, ReportCollector, recorded_cases
+from calico_conformance.suite.defects import Defect
 
 
 class CaseRecorder:

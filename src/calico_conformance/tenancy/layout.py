@@ -4,7 +4,7 @@ The format is documented field by field in `policies/README.md`. Every bad value
 (`file:line: why`), and the cross-field rules a reviewer would otherwise check by eye are checked here
 too (royal-bank is a customer, exceptions name declared workloads, the DNS server declares the DNS
 ports, canary ports are ones nobody declares). The model itself is `layout_model.py`; its names are
-re-exported here, so `from calico_conformance.layout import TenancyLayout, load_layout` is the one import.
+re-exported here, so `from calico_conformance.tenancy.layout import TenancyLayout, load_layout` is the one import.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import ipaddress
 import re
 from pathlib import Path
 
-from calico_conformance.layout_model import (
+from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.model import IPAddress, Labels
+from calico_conformance.oracle.yamlsrc import Node, load_file
+from calico_conformance.tenancy.model import (
     NAMESPACE_NAME_LABEL,
     ROYAL_BANK,
     AllowedFlow,
@@ -26,9 +29,6 @@ from calico_conformance.layout_model import (
     TenancyLayout,
     Workload,
 )
-from calico_conformance.oracle.errors import LocatedError, Location
-from calico_conformance.oracle.model import IPAddress, Labels
-from calico_conformance.oracle.yamlsrc import Node, load_file
 
 __all__ = [
     "NAMESPACE_NAME_LABEL",

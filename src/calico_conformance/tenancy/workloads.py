@@ -10,9 +10,9 @@ written by one run is read the same way by the next. A workload that runs as its
 
 from __future__ import annotations
 
-from calico_conformance.layout import TenancyLayout, Workload
-from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
 from calico_conformance.oracle.model import ContainerPort, IPNetwork, Namespace, Pod, ServiceAccount
+from calico_conformance.tenancy.layout import TenancyLayout, Workload
+from calico_conformance.tenancy.model import DEFAULT_SERVICE_ACCOUNT
 
 # Skip the first addresses of the pod subnet: the kind nodes' own tunnel and block addresses live there
 # on a live cluster, and a scenario that looks like one is easier to read.

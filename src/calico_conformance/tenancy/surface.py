@@ -35,13 +35,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from calico_conformance.layout_model import (
-    DEFAULT_SERVICE_ACCOUNT,
-    LayoutNamespace,
-    Service,
-    TenancyLayout,
-    Workload,
-)
 from calico_conformance.oracle.model import (
     PROTOCOL_NAMES,
     EntityRule,
@@ -55,6 +48,13 @@ from calico_conformance.oracle.model import (
 from calico_conformance.oracle.selector import SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX, Selector
 from calico_conformance.oracle.selector_ast import Comparison, Has, InSet, walk
 from calico_conformance.oracle.selector_parser import parse_tree
+from calico_conformance.tenancy.model import (
+    DEFAULT_SERVICE_ACCOUNT,
+    LayoutNamespace,
+    Service,
+    TenancyLayout,
+    Workload,
+)
 
 PROBED_PROTOCOLS = ("TCP", "UDP", "SCTP")  # the agent's transports; ICMP has its own flows (cases.py)
 DEFAULT_PORT_PROTOCOL = "TCP"  # a port without a protocol (KNP default, calico-semantics.md §1.7)

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from calico_conformance.defects import Defect, defect_summary
 from calico_conformance.reachability import Comparison, Flow, Mismatch, MismatchKind
 from calico_conformance.report.outcomes import InfrastructureError
+from calico_conformance.suite.defects import Defect, defect_summary
 
 Explain = Callable[[Flow], str]  # the policy-set explanation of a flow (the oracle's verdict as text)
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from calico_conformance.layout import TenancyLayout
-from calico_conformance.layout_model import DEFAULT_SERVICE_ACCOUNT
 from calico_conformance.oracle.loader import manifest_files
 from calico_conformance.oracle.model import Pod, ServiceAccount
 from calico_conformance.reachability import Flow
-from calico_conformance.workloads import layout_pods, layout_service_accounts
+from calico_conformance.tenancy.layout import TenancyLayout
+from calico_conformance.tenancy.model import DEFAULT_SERVICE_ACCOUNT
+from calico_conformance.tenancy.workloads import layout_pods, layout_service_accounts
 
 SCENARIO_DIRECTORY = "scenarios"  # under --report-dir
 UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")

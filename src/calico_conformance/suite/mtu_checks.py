@@ -25,7 +25,7 @@ from typing import Any
 from calico_conformance.probe.executor import Job
 from calico_conformance.probe.jobs import bulk_transfer_job, interface_mtu_job, mtu_sweep_job
 from calico_conformance.report.outcomes import InfrastructureError
-from calico_conformance.targets import MtuObservation
+from calico_conformance.targets.base import MtuObservation
 
 BULK_TRANSFER_BYTES = 4 * 1024 * 1024  # ~2,900 full-size segments at a 1450-byte MTU: no black hole hides
 BULK_DEADLINE_S = 30.0  # seconds on a loaded kind node for what a healthy path moves in well under one

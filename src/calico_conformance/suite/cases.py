@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Protocol
 
-from calico_conformance.layout import (
+from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
+from calico_conformance.suite.tier_scenarios import tier_cases
+from calico_conformance.tenancy.layout import (
     ROYAL_BANK,
     AllowedFlow,
     LayoutNamespace,
@@ -24,8 +26,6 @@ from calico_conformance.layout import (
     TenancyLayout,
     Workload,
 )
-from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
-from calico_conformance.tier_scenarios import tier_cases
 
 ICMP = "ICMP"
 ICMP_SLUG = "icmp"  # how test ids name the ICMP case, beside `tcp-8443`

@@ -11,13 +11,13 @@ reason (`has_dataplane = False`).
 from __future__ import annotations
 
 from calico_conformance.config import RunConfig
-from calico_conformance.layout import TenancyLayout
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION, ResourceSet, Scenario
 from calico_conformance.reachability import ExpectedMatrix, Flow, Observation, ObservedMatrix, ProbeVerdict
-from calico_conformance.register import ClusterSpec, cluster_by_name, load_register
-from calico_conformance.targets import ClusterFacts
-from calico_conformance.workloads import layout_namespaces, layout_pods, layout_service_accounts
+from calico_conformance.targets.base import ClusterFacts
+from calico_conformance.tenancy.layout import TenancyLayout
+from calico_conformance.tenancy.register import ClusterSpec, cluster_by_name, load_register
+from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods, layout_service_accounts
 
 NO_DATAPLANE = "--target=static has no dataplane: the oracle proves what the policies imply, not the wire"
 
