@@ -300,3 +300,6 @@ class Scenario:
     probes: tuple[ProbeSpec, ...]  # already expanded to the default set when the file has none
     service_accounts: tuple[ServiceAccount, ...] = ()
     source: str = ""  # the scenario file, for messages
+    # The file lists no probes: every ordered pair of distinct pods x each container port of the destination
+    # (in `probes` unless the loader was asked not to expand them).
+    default_probes: bool = False
