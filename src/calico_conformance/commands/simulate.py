@@ -168,7 +168,7 @@ def default_records(verdicts: PairVerdicts) -> Iterator[bytes]:
             entry_pods.append(destination)
             entry_services.append(services.index((port.port, port.protocol)))
     first_entry.append(len(entry_pods))
-    one_port_each = entry_pods == list(range(len(pods)))
+    one_port_each = entry_pods == list(range(len(pods))) and len(services) == 1
     entry_keys = [keys[destination] for destination in entry_pods]
     gathers = [_gatherer(d.class_of) for d in decided]
     by_source = [tuple(zip(*d.table[Direction.INGRESS], strict=True)) for d in decided]  # [source class][dest class]
@@ -255,7 +255,10 @@ def render_summary(verdicts: PairVerdicts) -> str:
         denied = sum(total for total, verdict, _ in counted.values() if not verdict.allowed)
         lines.append("")
         lines.append(f"{Flow('', '', *service).service}: {allowed:,} allowed, {denied:,} denied")
-        for total, verdict, example in sorted(counted.values(), key=lambda item: (-item[0], str(item[2]))):
+        # most probes first; on a tie allowed before denied, then by the example flow
+        for total, verdict, example in sorted(
+            counted.values(), key=lambda item: (-item[0], not item[1].allowed, str(item[2]))
+        ):
             lines.append(f"  {'ALLOW' if verdict.allowed else 'DENY '}  {total:,} probe(s), e.g. {example}")
             lines.append(f"         {verdict.egress}")
             lines.append(f"         {verdict.ingress}")
