@@ -28,11 +28,49 @@ from calico_conformance.oracle.explain import (
     no_policy,
     tier_passes,
 )
-from calico_conformance.oracle.grouping import _BIT, _Classes, _Evaluator
+from calico_conformance.oracle.grouping import _BIT, PairMatrix, _Classes, _Evaluator
 from calico_conformance.oracle.model import Direction, Pod
 from calico_conformance.oracle.rules import Transport
 
 Service = tuple[int | None, str]  # (port, protocol)
+
+
+class GroupedService:
+    """One port and protocol on the grouped path: the classes, the allowed matrix, and on demand what
+    decided any pair of classes (`decided_peers`, cached per class and direction)."""
+
+    def __init__(self, oracle: Oracle, pods: Sequence[Pod], service: Service) -> None:
+        self.service = service
+        self.pods = tuple(pods)
+        transport = Transport.of(service[1], service[0], pods[0].ip.version if pods else 4)
+        self.classes = _Classes(oracle.endpoints, self.pods, oracle.tiers, transport)
+        self.evaluator = _Evaluator(self.classes, oracle.tiers, transport)
+        self.class_of: tuple[int, ...] = tuple(self.classes.class_of)
+        self._segments: dict[tuple[int, Direction], list[tuple[int, Decision]]] = {}
+
+    def matrix(self) -> PairMatrix:
+        """What `grouping.pair_matrix` computes, from this evaluator (so decisions come from the same one)."""
+        count, evaluator = self.classes.count, self.evaluator
+        egress = [evaluator.allowed_peers(cls, Direction.EGRESS) for cls in range(count)]
+        ingress_bits = "".join(
+            format(evaluator.allowed_peers(cls, Direction.INGRESS), f"0{count}b")[::-1] for cls in range(count)
+        )
+        rows = tuple(egress[s] & int(ingress_bits[s::count][::-1] or "0", 2) for s in range(count))
+        return PairMatrix(self.pods, self.class_of, rows)
+
+    def decision(self, local: int, direction: Direction, peer: int) -> Decision:
+        """What decides `direction` for pods of class `local` talking with pods of class `peer`."""
+        segments = self._segments.get((local, direction))
+        if segments is None:
+            segments = self._segments[(local, direction)] = decided_peers(self.evaluator, local, direction)
+        return next(decision for mask, decision in segments if mask >> peer & 1)
+
+    def verdict(self, source: int, destination: int) -> Verdict:
+        """The verdict between pod indices `source` and `destination`."""
+        source_class, destination_class = self.class_of[source], self.class_of[destination]
+        egress = self.decision(source_class, Direction.EGRESS, destination_class)
+        ingress = self.decision(destination_class, Direction.INGRESS, source_class)
+        return Verdict(egress.allowed and ingress.allowed, egress, ingress)
 
 
 class ServiceDecisions:

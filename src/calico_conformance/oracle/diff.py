@@ -4,8 +4,9 @@ Two oracles over the same pods (BASE and HEAD) are compared per port and protoco
 (`grouping.py`): each pod gets the pair of its BASE and HEAD classes, and two pods with the same pair are
 alike under both policy sets, so rows of the two matrices are compared per joint class, at C speed, and
 only changed pairs are expanded to pods. The explanation of a changed flow (each direction's deciding
-tier, policy, rule and `file:line`, before and after) is `Oracle.verdict` for one pair of the joint
-classes; every other pair of the same joint classes is decided by the same rules, so it is reused.
+tier, policy, rule and `file:line`, before and after) comes from the same grouped evaluation
+(`default_probes.GroupedService`, the decisions `Oracle.verdict` gives, per class pair), once per pair of
+joint classes: every pair of pods of the same joint classes is decided by the same rules.
 
 The cause of a changed flow is the resource change that explains it: the added, removed or modified
 policy or tier a decision names before or after; failing that the changed network sets (a grown set
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Literal
 
+from calico_conformance.oracle.default_probes import GroupedService
 from calico_conformance.oracle.errors import Location
 from calico_conformance.oracle.evaluate import Oracle, Verdict
 from calico_conformance.oracle.grouping import PairMatrix
@@ -175,9 +177,9 @@ def diff_oracles(
     found: dict[tuple[str, str], list[PortChange]] = {}
     matrices: dict[Service, tuple[PairMatrix, PairMatrix]] = {}
     for service in pod_services(pods):
-        port, protocol = service
-        matrices[service] = (base.pair_matrix(port, protocol), head.pair_matrix(port, protocol))
-        for change in _changed_flows(base, head, *matrices[service], service, changes):
+        grouped = (GroupedService(base, pods, service), GroupedService(head, pods, service))
+        matrices[service] = (grouped[0].matrix(), grouped[1].matrix())
+        for change in _changed_flows(grouped, matrices[service], service, changes):
             if service in listens[change.flow.destination]:
                 found.setdefault((change.flow.source, change.flow.destination), []).append(change)
     outside: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
@@ -202,14 +204,13 @@ def diff_oracles(
 
 
 def _changed_flows(
-    base: Oracle,
-    head: Oracle,
-    before: PairMatrix,
-    after: PairMatrix,
+    grouped: tuple[GroupedService, GroupedService],
+    matrices: tuple[PairMatrix, PairMatrix],
     service: Service,
     changes: Sequence[ResourceChange],
 ) -> Iterator[PortChange]:
     """The pod pairs whose verdict differs on one service, compared per joint class (module docstring)."""
+    before, after = matrices
     joint: dict[tuple[int, int], int] = {}
     joint_of = [joint.setdefault(pair, len(joint)) for pair in zip(before.class_of, after.class_of, strict=True)]
     if not joint:
@@ -217,28 +218,43 @@ def _changed_flows(
     members: list[list[int]] = [[] for _ in joint]
     for index, cls in enumerate(joint_of):
         members[cls].append(index)
-    base_classes, head_classes = (tuple(side) for side in zip(*joint, strict=True))
-    gather_before, gather_after = _gatherer(base_classes), _gatherer(head_classes)
-    rows_before = _bit_rows(before)
-    rows_after = _bit_rows(after)
     pods = before.pods
     port, protocol = service
-    for source_class, (base_class, head_class) in enumerate(joint):
-        was = gather_before(rows_before[base_class])
-        now = gather_after(rows_after[head_class])
-        if was == now:
-            continue
-        for destination_class in (d for d in range(len(joint)) if was[d] != now[d]):
-            explained: tuple[Verdict, Verdict, tuple[ResourceChange, ...]] | None = None
-            for s in members[source_class]:
-                for d in members[destination_class]:
-                    if s == d:
-                        continue
-                    flow = Flow(pods[s].key, pods[d].key, port, protocol)
-                    if explained is None:
-                        old, new = base.verdict_for(flow), head.verdict_for(flow)
-                        explained = (old, new, attribute(old, new, changes))
-                    yield PortChange(flow, *explained)
+    for source_class, destination_class in _changed_class_pairs(before, after, list(joint)):
+        explained: tuple[Verdict, Verdict, tuple[ResourceChange, ...]] | None = None
+        for s in members[source_class]:
+            for d in members[destination_class]:
+                if s == d:
+                    continue
+                if explained is None:
+                    old, new = grouped[0].verdict(s, d), grouped[1].verdict(s, d)
+                    explained = (old, new, attribute(old, new, changes))
+                yield PortChange(Flow(pods[s].key, pods[d].key, port, protocol), *explained)
+
+
+def _changed_class_pairs(
+    before: PairMatrix, after: PairMatrix, joint: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """(source, destination) joint classes whose allowed bit differs between the two matrices.
+
+    When the two partitions are the same (an edit that reads no new label or CIDR: the usual case) the
+    joint classes are the classes, and a row's changes are one XOR of two integers."""
+    if all(b == h == index for index, (b, h) in enumerate(joint)):
+        for cls, (was, now) in enumerate(zip(before.allowed_rows, after.allowed_rows, strict=True)):
+            flipped = was ^ now
+            while flipped:
+                low = flipped & -flipped
+                yield cls, low.bit_length() - 1
+                flipped ^= low
+        return
+    base_classes, head_classes = (tuple(side) for side in zip(*joint, strict=True))
+    gather_before, gather_after = _gatherer(base_classes), _gatherer(head_classes)
+    rows_before, rows_after = _bit_rows(before), _bit_rows(after)
+    for source, (base_class, head_class) in enumerate(joint):
+        old_row = gather_before(rows_before[base_class])
+        new_row = gather_after(rows_after[head_class])
+        if old_row != new_row:
+            yield from ((source, d) for d in range(len(joint)) if old_row[d] != new_row[d])
 
 
 def _gatherer(indices: tuple[int, ...]) -> Callable[[str], tuple[str, ...]]:
