@@ -38,6 +38,7 @@ from calico_conformance.oracle.loader_k8s import (
     read_namespace,
     read_service_account,
 )
+from calico_conformance.oracle.loader_staged import read_staged_policy
 from calico_conformance.oracle.model import (
     DEFAULT_CALICO_VERSION,
     Namespace,
@@ -45,11 +46,12 @@ from calico_conformance.oracle.model import (
     Policy,
     ResourceSet,
     ServiceAccount,
+    StagedPolicy,
     Tier,
 )
 from calico_conformance.oracle.yamlsrc import Node, load_documents, load_file
 
-Resource = Policy | Tier | NetworkSet | Namespace | ServiceAccount
+Resource = Policy | Tier | NetworkSet | Namespace | ServiceAccount | StagedPolicy
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CALICO_API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 # 3.29+ policy names may carry one `tier.` prefix (calico-semantics.md §1.10); the version check on
@@ -85,6 +87,10 @@ KIND_READERS: Mapping[tuple[str, str], KindReader] = {
             ("Tier", read_tier, False, _LABEL_NAMES),
             ("NetworkSet", read_network_set, True, {}),
             ("GlobalNetworkSet", read_network_set, False, {}),
+            # staged policies (3.30+) are kept aside, never enforced: loader_staged.py
+            ("StagedNetworkPolicy", read_staged_policy, True, _POLICY_NAMES),
+            ("StagedGlobalNetworkPolicy", read_staged_policy, False, _POLICY_NAMES),
+            ("StagedKubernetesNetworkPolicy", read_staged_policy, True, {}),
         )
     },
 }
@@ -216,7 +222,9 @@ class ManifestReader:
         def of(kind: type[Any]) -> tuple[Any, ...]:
             return tuple(resource for resource in self.resources if isinstance(resource, kind))
 
-        return ResourceSet(of(Policy), of(Tier), of(NetworkSet), of(Namespace), of(ServiceAccount))
+        return ResourceSet(
+            of(Policy), of(Tier), of(NetworkSet), of(Namespace), of(ServiceAccount), of(StagedPolicy)
+        )
 
 
 def _identity_key(resource: Resource) -> tuple[str, str | None, str]:
@@ -229,6 +237,8 @@ def _identity_key(resource: Resource) -> tuple[str, str | None, str]:
             else resource.name
         )
         return resource.kind, resource.namespace, name
+    if isinstance(resource, StagedPolicy):
+        return resource.kind, resource.namespace, resource.name
     namespace = getattr(resource, "namespace", None)
     kind = type(resource).__name__
     if isinstance(resource, NetworkSet) and namespace is None:
