@@ -209,10 +209,16 @@ def render_markdown(impact: Impact) -> str:
     lines = ["### Policy change impact", "", f"`{impact.base}` → `{impact.head}`: {_summary(impact)}."]
     if impact.broken:
         lines += ["", "> [!CAUTION]", "> This change breaks layout requirements that the base met:"]
-        lines += [f"> - **{cluster}**: `{r.flow}` must be {_verb(r.required)} ({_cell(r.why)})" for cluster, r in impact.broken]
+        lines += [
+            f"> - **{', '.join(clusters)}**: `{r.flow}` must be {_verb(r.required)} ({_cell(r.why)})"
+            for r, clusters in _by_requirement(impact.broken)
+        ]
     if impact.repaired:
         lines += ["", "Repaired layout requirements:"]
-        lines += [f"- **{cluster}**: `{r.flow}` must be {_verb(r.required)}" for cluster, r in impact.repaired]
+        lines += [
+            f"- **{', '.join(clusters)}**: `{r.flow}` must be {_verb(r.required)}"
+            for r, clusters in _by_requirement(impact.repaired)
+        ]
     if impact.changes:
         lines += ["", "<details><summary>Objects changed</summary>", ""]
         lines += [f"- {change.reference} **{change.change}** (`{change.location}`)" for change in impact.changes]
@@ -234,6 +240,16 @@ def render_markdown(impact: Impact) -> str:
     if not impact.flows:
         lines += ["", "No flow changes verdict in any cluster."]
     return "\n".join(lines) + "\n"
+
+
+def _by_requirement(
+    found: Sequence[tuple[str, RequirementChange]],
+) -> list[tuple[RequirementChange, list[str]]]:
+    """The same requirement broken (or repaired) in several clusters: one line naming them all."""
+    merged: dict[RequirementChange, list[str]] = {}
+    for cluster, requirement in found:
+        merged.setdefault(requirement, []).append(cluster)
+    return list(merged.items())
 
 
 # --- csv --------------------------------------------------------------------------------------------------
