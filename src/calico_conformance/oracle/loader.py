@@ -20,7 +20,6 @@ from typing import Any
 
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.loader_calico import (
-    STAGED_KINDS,
     read_calico_policy,
     read_network_set,
     read_tier,
@@ -151,10 +150,6 @@ def read_resource(node: Node, api_version: str, kind: str, version: CalicoVersio
 
 
 def _unsupported(api_version: str, kind: str) -> str:
-    if kind in STAGED_KINDS:
-        return (
-            f"{kind} is not supported: staged policies are never enforced, so the oracle does not load them"
-        )
     if any(known == kind for _, known in KIND_READERS):
         apis = " or ".join(api for api, known in KIND_READERS if known == kind)
         return f"apiVersion {api_version!r} is not supported for {kind}; use {apis}"
