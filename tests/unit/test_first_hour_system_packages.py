@@ -38,10 +38,12 @@ def _bin(tmp_path: Path, present: tuple[str, ...], *, apt: bool = True) -> Path:
     return folder
 
 
-def _run(folder: Path, *args: str, as_user: int | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    folder: Path, *args: str, as_user: int | None = None, script: Path = SCRIPT
+) -> subprocess.CompletedProcess[str]:
     prefix = [] if as_user is None else [str(SETPRIV), f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups"]
     return subprocess.run(
-        [*prefix, BASH, str(SCRIPT), *args],
+        [*prefix, BASH, str(script), *args],
         env={"PATH": str(folder)},
         capture_output=True,
         text=True,
@@ -74,10 +76,12 @@ def test_nothing_missing_prints_nothing_and_installs_nothing(tmp_path: Path) -> 
 
 @pytest.mark.skipif(SETPRIV is None, reason="needs setpriv (util-linux) to run as nobody")
 def test_not_root_prints_the_one_command_and_installs_nothing() -> None:
-    # Outside pytest's tmp_path: its parents are private to root, and nobody must reach the stubs.
+    # Outside pytest's tmp_path (its parents are private to root), and a copy of the script (the checkout
+    # may sit in a private directory too): nobody must reach both.
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        run = _run(_bin(folder, ("ip",)), as_user=NOBODY)
+        script = shutil.copy(SCRIPT, folder / SCRIPT.name)
+        run = _run(_bin(folder, ("ip",)), as_user=NOBODY, script=Path(script))
         assert run.returncode == 0, run.stderr
         (line,) = run.stdout.splitlines()
         assert line.endswith("install them with: sudo apt-get install -y nftables dnsmasq-base iputils-ping")
