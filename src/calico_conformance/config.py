@@ -24,7 +24,7 @@ from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 DEFAULT_TARGET = "kind"
 DEFAULT_POLICIES = Path("policies/reference")
 # Calico below 3.29 has no tiers (calico-semantics.md §0): the same promises in its single default tier.
-DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies/reference-v3.27")
+DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies-v3.27")  # beside, not inside, policies/: see its README
 DEFAULT_LAYOUT = Path("policies/tenancy.yaml")
 DEFAULT_KIND_CONFIGS = Path("kind-configs")
 DEFAULT_REPORT_DIR = Path("reports")

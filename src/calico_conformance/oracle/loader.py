@@ -12,6 +12,7 @@ the error for anything else. `List` documents (`kind: List`, `NetworkPolicyList`
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,7 +203,8 @@ class ManifestReader:
             key = _identity_key(resource)
             if key in self.seen:
                 first = self.seen[key]
-                raise node.error(f"{kind} {_display(key)} is defined twice (first at {first})")
+                why = f"{kind} {_display(key)} is defined twice (first at {first})"
+                raise node.error(why + _alternative_sets(first, node.location))
             self.seen[key] = resource.location
             self.resources.append(resource)
         except LocatedError as error:
@@ -239,6 +241,31 @@ def _identity_key(resource: Resource) -> tuple[str, str | None, str]:
     if isinstance(resource, NetworkSet) and namespace is None:
         kind = "GlobalNetworkSet"
     return kind, namespace, resource.name
+
+
+# How a duplicate says that two sibling directories were given as one policy set (the linter keys on it).
+ALTERNATIVE_SETS = "two alternative sets in one directory"
+
+
+def _alternative_sets(first: Location | None, second: Location) -> str:
+    """What to say when the two definitions sit in sibling directories (`policies/reference/` and
+    `policies/reference-v3.27/`): two alternative policy sets given as one, not a typo in either."""
+    if first is None:
+        return ""
+    one, other = Path(first.file), Path(second.file)
+    if one.parent == other.parent:  # one file, or two files of one directory
+        return ""
+    try:
+        common = Path(os.path.commonpath([one, other]))
+    except ValueError:  # one path absolute, the other relative: nothing to conclude
+        return ""
+    if common in (one.parent, other.parent):
+        return ""
+    sets = [common / path.relative_to(common).parts[0] for path in (one, other)]
+    return (
+        f": {sets[0]}/ and {sets[1]}/ look like {ALTERNATIVE_SETS};"
+        f" pass one of them, not {common}/ as a whole"
+    )
 
 
 def _display(key: tuple[str, str | None, str]) -> str:
