@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from corpus_clusters import ClusterDraw, clusters
 from hypothesis import HealthCheck, given, settings
-from test_evaluate_grouping import random_cluster
 
 from calico_conformance.cli import main
 from calico_conformance.commands.simulate import result_record, simulate
 from calico_conformance.oracle.default_probes import PairVerdicts
+from tests.unit.corpus_clusters import ClusterDraw, clusters
+from tests.unit.test_evaluate_grouping import random_cluster
 
 SCENARIO = """\
 calicoVersion: "3.30"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from corpus_clusters import ClusterDraw, clusters
 from hypothesis import HealthCheck, given, settings
 
 from calico_conformance.oracle.diff import PairChange, ResourceChange, diff_oracles, resource_changes
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.scenario import scenario_from_data
+from tests.unit.corpus_clusters import ClusterDraw, clusters
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 INVERSE = {"added": "removed", "removed": "added", "changed": "changed", "modified": "modified"}

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_diff_cases import DENY_INGRESS, diff, line_of
 
 from calico_conformance.cli import main
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.loader import load_manifest_text
 from calico_conformance.oracle.loader_staged import promote_staged
+from tests.unit.test_diff_cases import DENY_INGRESS, diff, line_of
 
 STAGED_OPENING = (
     DENY_INGRESS % "bank"
