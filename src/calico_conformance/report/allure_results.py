@@ -3,8 +3,12 @@
 Everything here is a no-op unless the allure-pytest plugin is active (`--alluredir DIR`): `allure.attach`
 outside an Allure run would have nowhere to go. What lands where:
 
-* each test that recorded cases gets, per cluster, its expected / observed / diff matrices as a text and
-  an HTML attachment, and a `cluster` label;
+* each test that recorded cases gets, per cluster, its one matrix (`pair_matrix`) as a text and an
+  HTML attachment, the reproduce scenario when it failed, labels for `cluster`, `module`, `namespace`,
+  `tier` and `defect`, and short parameters (a case's id, not its repr of thousands of characters);
+* `categories.json` in the results directory sorts failures by whose fault they are (policy defect,
+  cluster defect, masked policy defect, infrastructure error) instead of one "Product errors" bucket:
+  the categories match the head word of the failure (`suite/assertions.py`, `VERDICT_WORDS`);
 * the session fixture `report_run_context` attaches the fingerprint, the tenancy layout and the policy
   set once; Allure shows them in the set-up section of every test;
 * `environment.properties` in the results directory carries the fingerprint (target, Calico version,
@@ -13,8 +17,10 @@ outside an Allure run would have nowhere to go. What lands where:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +30,48 @@ from calico_conformance.report.html import MatrixSection, matrices_document
 from calico_conformance.report.model import Fingerprint
 
 ENVIRONMENT_FILE = "environment.properties"
+CATEGORIES_FILE = "categories.json"
+MAX_PARAMETER_CHARS = 80  # a parameter longer than this is shown by its id (str) instead of its repr
+
+
+def _head(word: str) -> str:
+    """A message regex matching `word` on the first line (JavaScript and Java regexes alike: Allure 3
+    searches, Allure 2 matches the whole message; `[\\s\\S]` is "any character" in both)."""
+    return rf"^[^\n]*\b{word}\b[\s\S]*"
+
+
+# First match wins: the masked defect before the plain policy defect its head line also names.
+CATEGORIES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "masked policy defect",
+        "description": "the requirement held only because the cluster disobeys a wrong policy set",
+        "matchedStatuses": ["failed"],
+        "messageRegex": _head("MASKED POLICY DEFECT"),
+    },
+    {
+        "name": "cluster defect",
+        "description": "the cluster does not enforce what the policy set implies (Calico or the cluster)",
+        "matchedStatuses": ["failed"],
+        "messageRegex": _head("CLUSTER DEFECT"),
+    },
+    {
+        "name": "policy defect",
+        "description": "the policy set allows or denies what the tenancy layout forbids or requires",
+        "matchedStatuses": ["failed"],
+        "messageRegex": _head("POLICY DEFECT"),
+    },
+    {
+        "name": "infrastructure error",
+        "description": "nothing was proven: a probe, the cluster or the harness broke (never a pass)",
+        "matchedStatuses": ["broken"],
+    },
+    {
+        "name": "infrastructure error",
+        "description": "nothing was proven: a probe, the cluster or the harness broke (never a pass)",
+        "matchedStatuses": ["failed"],
+        "messageRegex": _head("UNPROVEN"),
+    },
+)
 
 
 def allure_results_dir(config: pytest.Config) -> Path | None:
@@ -34,22 +82,70 @@ def allure_results_dir(config: pytest.Config) -> Path | None:
     return Path(directory)
 
 
-def attach_comparisons(test_name: str, comparisons: Mapping[str, Comparison]) -> None:
-    """Attach each cluster's matrices to the running test (call only while Allure is active)."""
+def attach_comparisons(
+    test_name: str, comparisons: Mapping[str, Comparison], observed_label: str = "observed"
+) -> None:
+    """Attach each cluster's matrix to the running test (call only while Allure is active)."""
     import allure
 
     for cluster, comparison in comparisons.items():
         allure.dynamic.label("cluster", cluster)  # type: ignore[no-untyped-call]
         allure.attach(
-            comparison.render(),
+            comparison.render(observed_label),
             name=f"{cluster}: reachability (text)",
             attachment_type=allure.attachment_type.TEXT,
         )
         allure.attach(
-            matrices_document(f"{test_name} on {cluster}", [MatrixSection(cluster, comparison)]),
+            matrices_document(
+                f"{test_name} on {cluster}",
+                [MatrixSection(test_name, comparison, cluster, "passed" if comparison.ok else "failed")],
+                observed_label=observed_label,
+            ),
             name=f"{cluster}: reachability (HTML)",
             attachment_type=allure.attachment_type.HTML,
         )
+
+
+def attach_labels(labels: Mapping[str, Iterable[str]]) -> None:
+    """Add labels (`module`, `namespace`, `tier`, `defect`...) to the running test."""
+    import allure
+
+    for name, values in labels.items():
+        for value in values:
+            allure.dynamic.label(name, value)  # type: ignore[no-untyped-call]
+
+
+def attach_scenario(path: Path, command: str) -> None:
+    """Attach the reproduce scenario a failing test wrote, named by the command that replays it."""
+    import allure
+
+    if path.is_file():
+        allure.attach(
+            path.read_text(encoding="utf-8", errors="replace"),
+            name=f"reproduce: {command}",
+            attachment_type=allure.attachment_type.YAML,
+        )
+
+
+def short_parameters(params: Mapping[str, object]) -> None:
+    """Show each long pytest parameter by its id instead of its repr (a case's repr runs to 22,000
+    characters; its `str` is its test id). Allure keeps the full value for the history id."""
+    import allure
+
+    for name, value in params.items():
+        if len(repr(value)) > MAX_PARAMETER_CHARS:
+            text = str(value)
+            if len(text) > MAX_PARAMETER_CHARS:
+                text = text[: MAX_PARAMETER_CHARS - 1] + "…"
+            allure.dynamic.parameter(name, text)
+
+
+def write_categories(results_dir: Path) -> Path:
+    """`categories.json`: failures sorted by whose fault they are (see the module docstring)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / CATEGORIES_FILE
+    path.write_text(json.dumps(list(CATEGORIES), indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def attach_run_context(fingerprint_yaml: str, layout: Path, policy_set: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calico_conformance.reachability import diff_marks, render_text
+from calico_conformance.pair_matrix import pair_matrix, render_pair_text
 from calico_conformance.report.cases import CaseRecord, comparisons_by_cluster
 from calico_conformance.report.outcomes import FailureKind, Outcome
 
@@ -112,12 +112,12 @@ class TestResult:
         return tuple(case for case in self.cases if not case.matched)
 
     def diff_text(self) -> str:
-        """The diff matrix of the recorded cases, per cluster ("" when nothing was recorded)."""
+        """The matrix of the recorded cases, per cluster with a wrong flow ("" when none)."""
         blocks = []
         for cluster, comparison in comparisons_by_cluster(self.cases).items():
             if comparison.ok:
                 continue
-            blocks.append(f"{cluster}:\n{render_text(diff_marks(comparison))}")
+            blocks.append(f"{cluster}:\n{render_pair_text(pair_matrix(comparison))}")
         return _strip_lines("\n\n".join(blocks))
 
     def problem_data(self) -> dict[str, Any]:
@@ -174,17 +174,19 @@ class Statistics:
 
     @property
     def result(self) -> str:
-        """failure > error > partial (something skipped) > success; `empty` when no test ran."""
+        """failure > error > success (something passed, nothing failed or broke: a green run, whatever it
+        skipped with a reason) > partial (nothing passed: only skips and NOT_SUPPORTED, nothing proven)
+        > `empty` when no test ran."""
         if self.failed:
             return "failure"
         if self.errors:
             return "error"
-        if self.skipped or self.not_supported:
-            return "partial"
-        return "success" if self.passed else "empty"
+        if self.passed:
+            return "success"
+        return "partial" if self.skipped or self.not_supported else "empty"
 
     def summary(self) -> str:
-        """A sentence derived from the counts, e.g. `3 passed, 1 not supported: partial`."""
+        """A sentence derived from the counts, e.g. `3 passed, 1 not supported: success`."""
         parts = [
             f"{count} {label}"
             for count, label in (
