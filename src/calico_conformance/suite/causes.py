@@ -79,25 +79,22 @@ def verdict_cause(explain: Explain, flow: Flow, base: Path) -> tuple[bool | None
     return verdict.allowed, "; ".join(decision_text(decision, base) for decision in deciding(verdict))
 
 
-def _says(allowed: bool | None) -> str:
-    return {True: "the policy set allows it", False: "the policy set denies it", None: "the policy set"}[
-        allowed
-    ]
+def _says(allowed: bool) -> str:
+    return "the policy set allows them" if allowed else "the policy set denies them"
 
 
-def _cause_line(
-    mismatch: Mismatch, defect: Defect | None, explain: Explain, base: Path, observed: str
-) -> str:
+def _cause_line(mismatch: Mismatch, defect: Defect | None, explain: Explain, base: Path, observed: str) -> str:
     if mismatch.kind is MismatchKind.UNPROVEN:
         detail = "not observed" if mismatch.observed is None else (mismatch.observed.detail or "probe error")
         return f"no verdict: {detail}"
     allowed, why = verdict_cause(explain, mismatch.flow, base)
     if defect is Defect.CLUSTER:
         seen = "allowed" if mismatch.kind is MismatchKind.LEAK else "denied"
-        return f"{observed} {seen} although {_says(allowed)}: {why}"
-    if allowed is None:
-        return why
-    return f"{_says(allowed)}: {why}"
+        implied = mismatch.kind is MismatchKind.BLOCKED if allowed is None else allowed
+        return f"{observed} {seen} although {_says(implied)}: {why}"
+    if defect is Defect.POLICY and allowed is None:  # the policy set agrees with what was observed
+        allowed = mismatch.kind is MismatchKind.LEAK
+    return f"{_says(allowed)}: {why}" if allowed is not None else why
 
 
 def group_causes(
@@ -118,6 +115,8 @@ def group_causes(
         groups.setdefault((str(mismatch.kind), defect, cause), []).append(mismatch.flow)
     for flow in _masked(comparison, defects):
         allowed, why = verdict_cause(explain, flow, base)
+        if allowed is None:  # masked: the policy set says the opposite of the (held) requirement
+            allowed = not comparison.expected[flow].allowed
         cause = f"held only because the cluster disobeys the policy set, which {_verb(allowed)} them: {why}"
         groups.setdefault(("masked", Defect.MASKED, cause), []).append(flow)
     order = {"leak": 0, "blocked": 1, "masked": 2, "unproven": 3}
@@ -125,8 +124,8 @@ def group_causes(
     return [CauseGroup(kind, defect, cause, tuple(flows)) for (kind, defect, cause), flows in ranked]
 
 
-def _verb(allowed: bool | None) -> str:
-    return {True: "allows", False: "denies", None: "decides"}[allowed]
+def _verb(allowed: bool) -> str:
+    return "allows" if allowed else "denies"
 
 
 def _masked(comparison: Comparison, defects: Mapping[Flow, Defect]) -> Iterable[Flow]:
