@@ -8,7 +8,10 @@ outside an Allure run would have nowhere to go. What lands where:
   `tier` and `defect`, and short parameters (a case's id, not its repr of thousands of characters);
 * `categories.json` in the results directory sorts failures by whose fault they are (policy defect,
   cluster defect, masked policy defect, infrastructure error) instead of one "Product errors" bucket:
-  the categories match the head word of the failure (`suite/assertions.py`, `VERDICT_WORDS`);
+  the categories match the head word of the failure (`suite/assertions.py`, `VERDICT_WORDS`). Allure 2
+  (and Allure 3's classic report) read that file; Allure 3's default report reads categories from its
+  configuration only, so the same rules are written beside it as `allurerc.json`:
+  `npx allure@3 generate --config reports/allure/allurerc.json reports/allure -o reports/allure-report`;
 * the session fixture `report_run_context` attaches the fingerprint, the tenancy layout and the policy
   set once; Allure shows them in the set-up section of every test;
 * `environment.properties` in the results directory carries the fingerprint (target, Calico version,
@@ -31,6 +34,7 @@ from calico_conformance.report.model import Fingerprint
 
 ENVIRONMENT_FILE = "environment.properties"
 CATEGORIES_FILE = "categories.json"
+ALLURE3_CONFIG_FILE = "allurerc.json"  # `allure generate --config` (Allure 3 reads no categories.json)
 MAX_PARAMETER_CHARS = 80  # a parameter longer than this is shown by its id (str) instead of its repr
 
 
@@ -140,12 +144,15 @@ def short_parameters(params: Mapping[str, object]) -> None:
             allure.dynamic.parameter(name, text)
 
 
-def write_categories(results_dir: Path) -> Path:
-    """`categories.json`: failures sorted by whose fault they are (see the module docstring)."""
+def write_categories(results_dir: Path) -> tuple[Path, Path]:
+    """`categories.json` and `allurerc.json`: failures sorted by whose fault they are (module docstring)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / CATEGORIES_FILE
-    path.write_text(json.dumps(list(CATEGORIES), indent=2) + "\n", encoding="utf-8")
-    return path
+    categories = results_dir / CATEGORIES_FILE
+    categories.write_text(json.dumps(list(CATEGORIES), indent=2) + "\n", encoding="utf-8")
+    config = results_dir / ALLURE3_CONFIG_FILE
+    settings = {"name": "calico-conformance", "categories": {"rules": list(CATEGORIES)}}
+    config.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    return categories, config
 
 
 def attach_run_context(fingerprint_yaml: str, layout: Path, policy_set: str) -> None:

@@ -91,6 +91,7 @@ CASES_KEY = pytest.StashKey[list[CaseRecord]]()  # the cases `record_case` recor
 LABELS_KEY = pytest.StashKey[dict[str, list[str]]]()  # Allure labels `record_case.label` added
 REPRODUCE_KEY = pytest.StashKey[tuple[Path, str]]()  # the scenario a failure wrote, and its command
 REPORT_ATTRIBUTE = "conformance"  # the attribute on TestReport that carries our data across xdist
+FAIL_PREFIX = "Failed: "  # how pytest heads a `pytest.fail` message; the page shows the verdict first
 
 
 def recorded_cases(item: pytest.Item) -> list[CaseRecord]:
@@ -284,7 +285,7 @@ class ReportCollector:
                 comparison,
                 cluster,
                 str(result.outcome),
-                result.reason,
+                result.reason.removeprefix(FAIL_PREFIX),
                 tuple(
                     sorted({case.defect for case in result.cases if case.defect and case.cluster == cluster})
                 ),
