@@ -174,13 +174,27 @@ def render_pair_text(matrix: PairMatrix, observed_label: str = "observed") -> st
     return "\n".join(lines)
 
 
+QUIET_NAMES_LISTED = 4  # more quiet rows or columns than this are counted, not named
+
+
 def _quiet_lines(matrix: PairMatrix) -> list[str]:
-    lines = []
-    if matrix.quiet_rows:
-        lines.append(f"not shown, every flow from them denied as required: {', '.join(matrix.quiet_rows)}")
-    if matrix.quiet_columns:
-        lines.append(f"not shown, every flow to them denied as required: {', '.join(matrix.quiet_columns)}")
-    return lines
+    """One line saying which rows and columns were left out (all denied, as required)."""
+    parts = [
+        _named(matrix.quiet_rows, "source"),
+        _named(matrix.quiet_columns, "destination"),
+    ]
+    shown = [part for part in parts if part]
+    if not shown:
+        return []
+    return [f"left out, every flow denied as required: {'; '.join(shown)}"]
+
+
+def _named(names: tuple[str, ...], what: str) -> str:
+    if not names:
+        return ""
+    if len(names) <= QUIET_NAMES_LISTED:
+        return f"{what}s {', '.join(names)}"
+    return f"{len(names)} other {what}s"
 
 
 def render_pair_html(matrix: PairMatrix) -> str:
@@ -210,7 +224,11 @@ def render_pair_html(matrix: PairMatrix) -> str:
             )
             tds.append(f'<td class="{css}">{content}</td>')
         body.append(f'<tr><th scope="row">{_name(row)}</th>{"".join(tds)}</tr>')
-    quiet = "".join(f'<p class="quiet">{html.escape(line)}</p>' for line in _quiet_lines(matrix))
+    names = "; ".join(filter(None, (", ".join(matrix.quiet_rows), ", ".join(matrix.quiet_columns))))
+    quiet = "".join(
+        f'<p class="quiet" title="{html.escape(names)}">{html.escape(line)}</p>'
+        for line in _quiet_lines(matrix)
+    )
     return (
         f'<table class="pairs"><thead><tr><th class="corner">from \\ to</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{quiet}"

@@ -92,6 +92,12 @@ def test_long_case(case):
     pass
 """
 
+STALE_SCENARIO_GONE = """
+def test_the_earlier_runs_scenario_is_gone_when_tests_start():
+    from pathlib import Path
+    assert not Path("reports/scenarios/finland-test_gone.yaml").exists()
+"""
+
 NEEDS_INPUTS = """
 @pytest.mark.conformance
 def test_a_suite_test():  # a suite test: the preflight reads the register, layout and policy set
@@ -358,9 +364,10 @@ def test_a_run_refused_in_preflight_keeps_the_last_runs_reports(pytester: pytest
 
 
 def test_a_run_that_writes_reports_removes_the_scenarios_of_earlier_runs(pytester: pytest.Pytester) -> None:
-    _suite(pytester, PASSING)
+    _suite(pytester, PASSING, STALE_SCENARIO_GONE)
     scenarios = pytester.path / "reports" / "scenarios"
     scenarios.mkdir(parents=True)
     (scenarios / "finland-test_gone.yaml").write_text("# a failure of an earlier run\n")
-    assert _run(pytester).ret == 0
+    result = _run(pytester)
+    assert result.ret == 0, result.stdout.str()  # gone before the first test ran, and after the run
     assert list(scenarios.iterdir()) == []

@@ -53,7 +53,7 @@ def test_one_matrix_names_its_rows_and_columns_and_each_cell_says_what_differs()
     text = render_pair_text(matrix)
     header = next(line for line in text.splitlines() if line.startswith("from \\ to"))
     assert [cell.strip() for cell in header.split("|")] == ["from \\ to", SHOP, LOGS]
-    assert f"not shown, every flow from them denied as required: {SHOP}" in text
+    assert f"left out, every flow denied as required: sources {SHOP}; destinations {LEDGER}" in text
 
 
 def test_a_cell_with_nothing_wrong_shows_what_is_allowed_or_a_dash() -> None:

@@ -17,7 +17,7 @@ teardown reports of every suite test into one outcome and, at the end of the ses
   categories, when `--alluredir` is given.
 
 The reproduce scenarios of this run's failures stay in `<report-dir>/scenarios/`; those of earlier runs
-are removed when the new report is written. A run that stops in the preflight (a bad option, a target
+are removed once the preflight has passed (and, for xdist runs, when the new report is written). A run that stops in the preflight (a bad option, a target
 that cannot start) writes nothing and keeps the last run's reports, the JUnit XML included.
 
 JUnit XML is pytest's own `--junitxml`; a test that recorded cases gets one compact property (`cases`:
@@ -164,13 +164,18 @@ class ReportCollector:
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> Generator[None, None, None]:
         """A preflight that refuses the run (plugin.py raises UsageError there) writes no report: the
-        last run's JUnit XML is kept instead of being replaced by an empty one."""
+        last run's JUnit XML is kept instead of being replaced by an empty one. A run that passed it and
+        will write reports starts without the earlier runs' reproduce scenarios (in one process; under
+        xdist the controller removes them when it writes the report, see `pytest_sessionfinish`)."""
         try:
-            return (yield)
+            result = yield
         except pytest.UsageError:
             self.preflight_refused = True
             keep_previous_junit(config)
             raise
+        if not hasattr(config, "workerinput") and any(in_scope(i.nodeid, item_profiles(i)) for i in items):
+            remove_stale_scenarios(self.run_config.report_dir, keep=())
+        return result
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
