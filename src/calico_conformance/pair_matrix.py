@@ -216,12 +216,7 @@ def render_pair_html(matrix: PairMatrix) -> str:
                 continue
             parts = cell.parts()
             css = parts[0][0] if cell.wrong or cell.allowed else "quiet"
-            content = "<br>".join(
-                html.escape(services)
-                if kind in ("allowed", "denied")
-                else f"<b>{kind}</b> {html.escape(services)}"
-                for kind, services in parts
-            )
+            content = "<br>".join(_cell_html(kind, services) for kind, services in parts)
             tds.append(f'<td class="{css}">{content}</td>')
         body.append(f'<tr><th scope="row">{_name(row)}</th>{"".join(tds)}</tr>')
     names = "; ".join(filter(None, (", ".join(matrix.quiet_rows), ", ".join(matrix.quiet_columns))))
@@ -233,6 +228,14 @@ def render_pair_html(matrix: PairMatrix) -> str:
         f'<table class="pairs"><thead><tr><th class="corner">from \\ to</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{quiet}"
     )
+
+
+def _cell_html(kind: str, services: str) -> str:
+    """`<b>leak</b> TCP 8443` for what is wrong, `allowed TCP 5044` for what is right, `-` for denied."""
+    if kind == "denied":
+        return html.escape(services)
+    word = html.escape(kind) if kind == "allowed" else f"<b>{html.escape(kind)}</b>"
+    return f"{word} {html.escape(services)}"
 
 
 def _name(key: str) -> str:

@@ -168,7 +168,9 @@ def test_a_broken_set_fails_with_a_short_verdict_first_message(broken_run: Suite
     for name, lines in failures.items():
         assert lines[0].startswith("POLICY DEFECT: "), (name, lines[0])
         assert len(lines) <= MAX_LINES, (name, len(lines))
-        assert "flows wrong by the policy oracle" in lines[1]  # the static target says oracle, not observed
+        assert (
+            "(oracle: what the policy set implies, no dataplane)" in lines[1]
+        )  # the static target says oracle, not observed
     lines = failures["test_exception_is_exact[finland-royal-bank-logging]"]
     (cause,) = [line for line in lines if line.startswith("cause ")]
     assert "blocked flow(s): the policy set denies them" in cause

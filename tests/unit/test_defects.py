@@ -96,8 +96,7 @@ def test_a_masked_defect_fails_the_test_although_the_requirement_holds() -> None
     head, *rest = str(failure.value).splitlines()
     assert head.startswith("MASKED POLICY DEFECT: isolation")
     assert any(
-        line.startswith("  whose fault: masked (1 flows) — the requirement holds only because")
-        for line in rest
+        line.startswith("  whose fault: the policy set, masked by the cluster (1 flows) — ") for line in rest
     )
     assert (
         "cause 1 — 1 masked flow(s): held only because the cluster disobeys the policy set, which allows them: "
@@ -121,7 +120,7 @@ def test_a_cluster_defect_leads_the_message_and_names_what_the_policy_set_says()
     head, *rest = text.splitlines()
     assert head == "CLUSTER DEFECT: isolation — does not hold on cluster finland"
     assert any(
-        line.startswith("  whose fault: cluster (1 flows) — the cluster does not enforce") for line in rest
+        line.startswith("  whose fault: the cluster (1 flows) — Calico does not enforce") for line in rest
     )
     assert (
         "cause 1 — 1 leaked flow(s): observed allowed although the policy set denies them: denied by default-deny"

@@ -85,10 +85,10 @@ def test_the_message_leads_with_whose_fault_and_stays_short() -> None:
         lines[0]
         == "POLICY DEFECT: royal-bank/sentinel can neither send nor receive — does not hold on cluster finland"
     )
-    assert (
-        lines[1]
-        == "  61 of 61 flows wrong by the policy oracle (no dataplane: what the policy set implies): 60 leaked, 1 blocked, 0 unproven"
+    assert lines[1] == (
+        "  61 of 61 flows wrong: 60 leaked, 1 blocked, 0 unproven (oracle: what the policy set implies, no dataplane)"
     )
+    assert lines[2] == "  whose fault: the policy set (61 flows) — fix the policies"
     assert len(lines) <= MAX_LINES
     assert (
         lines[-2]

@@ -29,7 +29,7 @@ import pytest
 
 from calico_conformance.reachability import Comparison
 from calico_conformance.report.fingerprint import environment_properties
-from calico_conformance.report.html import MatrixSection, matrices_document
+from calico_conformance.report.html import MatrixSection, one_test_page
 from calico_conformance.report.model import Fingerprint
 
 ENVIRONMENT_FILE = "environment.properties"
@@ -100,11 +100,7 @@ def attach_comparisons(
             attachment_type=allure.attachment_type.TEXT,
         )
         allure.attach(
-            matrices_document(
-                f"{test_name} on {cluster}",
-                [MatrixSection(test_name, comparison, cluster, "passed" if comparison.ok else "failed")],
-                observed_label=observed_label,
-            ),
+            one_test_page(MatrixSection(test_name, comparison, cluster), observed_label),
             name=f"{cluster}: reachability (HTML)",
             attachment_type=allure.attachment_type.HTML,
         )

@@ -94,6 +94,25 @@ def comparison_fragment(comparison: Comparison, observed_label: str = "observed"
     return "\n".join(parts)
 
 
+def one_test_page(section: MatrixSection, observed_label: str = "observed") -> str:
+    """One test's matrix as a page of its own (the Allure attachment): no summary, no facts."""
+    title = f"{section.title} on {section.cluster}"
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="legend">{html.escape(legend(observed_label))}</p>',
+        comparison_fragment(section.comparison, observed_label),
+    ]
+    return _page(title, body)
+
+
+def _page(title: str, body: list[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}</title>'
+        f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
 def _summary_table(sections: list[MatrixSection]) -> str:
     rows = []
     for section in sections:
@@ -154,8 +173,4 @@ def matrices_document(
                 f"on {html.escape(section.cluster)} ({len(section.comparison.expected)} flows)</summary>"
                 f"{fragment}</details>"
             )
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    return _page(title, body)

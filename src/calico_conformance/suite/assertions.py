@@ -22,7 +22,7 @@ import pytest
 from calico_conformance.reachability import Comparison, Flow, Mismatch, MismatchKind
 from calico_conformance.report.outcomes import InfrastructureError
 from calico_conformance.suite.causes import CauseGroup, Explain, group_causes
-from calico_conformance.suite.defects import DEFECT_MEANING, Defect
+from calico_conformance.suite.defects import Defect
 
 MAX_LINES = 25  # the short message; the rest is in the attachments and under -vv
 MAX_CAUSES = 3
@@ -34,6 +34,17 @@ VERDICT_WORDS: Mapping[Defect, str] = {
     Defect.MASKED: "MASKED POLICY DEFECT",
     Defect.CLUSTER: "CLUSTER DEFECT",
     Defect.POLICY: "POLICY DEFECT",
+}
+# Short forms of defects.DEFECT_MEANING: a line of the message must fit a report's error box.
+FAULT_WORDS: Mapping[Defect, str] = {
+    Defect.POLICY: "the policy set",
+    Defect.CLUSTER: "the cluster",
+    Defect.MASKED: "the policy set, masked by the cluster",
+}
+ACTION: Mapping[Defect, str] = {
+    Defect.POLICY: "fix the policies",
+    Defect.CLUSTER: "Calico does not enforce what the policy set implies",
+    Defect.MASKED: "a wrong policy set that the cluster happens to disobey: fix both",
 }
 KIND_WORDS = {"leak": "leaked", "blocked": "blocked", "masked": "masked", "unproven": "unproven"}
 UNPROVEN_WORD = "UNPROVEN"  # only probe errors: an infrastructure error, not a defect
@@ -81,7 +92,7 @@ def failure_message(
     )
     lines = [
         f"{verdict_word(comparison, defects)}: {summary} — does not hold on cluster {cluster}",
-        f"  {len(wrong) + masked} of {len(comparison.expected)} flows wrong {_source(wording)}: {counts}",
+        f"  {len(wrong) + masked} of {len(comparison.expected)} flows wrong: {counts} ({_source(wording)})",
         *_fault_lines(defects),
     ]
     requirement = _requirement_line(wrong)
@@ -110,8 +121,8 @@ def _count(mismatches: tuple[Mismatch, ...], kind: MismatchKind) -> int:
 
 def _source(wording: Wording) -> str:
     if wording.observed == "oracle":
-        return "by the policy oracle (no dataplane: what the policy set implies)"
-    return "as probed on the cluster"
+        return "oracle: what the policy set implies, no dataplane"
+    return "observed: probes on the cluster"
 
 
 def _fault_lines(defects: Mapping[Flow, Defect]) -> list[str]:
@@ -119,7 +130,7 @@ def _fault_lines(defects: Mapping[Flow, Defect]) -> list[str]:
     for kind in Defect:
         count = sum(1 for defect in defects.values() if defect is kind)
         if count:
-            lines.append(f"  whose fault: {kind} ({count} flows) — {DEFECT_MEANING[kind]}")
+            lines.append(f"  whose fault: {FAULT_WORDS[kind]} ({count} flows) — {ACTION[kind]}")
     return lines
 
 

@@ -83,7 +83,9 @@ def _says(allowed: bool) -> str:
     return "the policy set allows them" if allowed else "the policy set denies them"
 
 
-def _cause_line(mismatch: Mismatch, defect: Defect | None, explain: Explain, base: Path, observed: str) -> str:
+def _cause_line(
+    mismatch: Mismatch, defect: Defect | None, explain: Explain, base: Path, observed: str
+) -> str:
     if mismatch.kind is MismatchKind.UNPROVEN:
         detail = "not observed" if mismatch.observed is None else (mismatch.observed.detail or "probe error")
         return f"no verdict: {detail}"
