@@ -129,3 +129,30 @@ def test_with_detail_the_matrix_and_every_flow_follow_the_short_message() -> Non
     assert text.count("leak: ") == 60  # every wrong flow, explained, with `oracle` for what answered
     assert "expected denied, oracle allowed" in text
     assert "observed" not in text
+
+
+def test_many_causes_still_fit_and_say_how_many_more_there_are() -> None:
+    flows = [Flow(f"tenant-{n}/web", SENTINEL, 80 + n, "TCP") for n in range(6)]
+    comparison = compare(
+        ExpectedMatrix({flow: Expectation(False, "default-deny") for flow in flows}),
+        ObservedMatrix({flow: Observation(ProbeVerdict.ALLOWED) for flow in flows}),
+    )
+
+    def verdict(flow: Flow) -> Verdict:  # a different allowing rule for each flow
+        rule = Decision(
+            True, Direction.INGRESS, RULE, "default", f"NetworkPolicy x/allow-{flow.port}", 0, "Allow"
+        )
+        return Verdict(True, Decision(True, Direction.EGRESS, NO_POLICY), rule)
+
+    text = failure_message(
+        comparison,
+        cluster="finland",
+        summary="default deny",
+        explain=verdict,
+        reproduce="calico-conformance simulate s.yaml",
+        defects=dict.fromkeys(flows, Defect.POLICY),
+    )
+    lines = text.splitlines()
+    assert len(lines) <= MAX_LINES
+    assert sum(1 for line in lines if line.startswith("cause ")) == 3
+    assert "… 3 more cause(s) decide 3 more flow(s): see -vv or the report" in lines
