@@ -31,6 +31,7 @@ from calico_conformance.reachability import Comparison
 from calico_conformance.report.fingerprint import environment_properties
 from calico_conformance.report.html import MatrixSection, one_test_page
 from calico_conformance.report.model import Fingerprint
+from calico_conformance.suite.defects import DEFECT_MEANING, Defect
 
 ENVIRONMENT_FILE = "environment.properties"
 CATEGORIES_FILE = "categories.json"
@@ -48,19 +49,19 @@ def _head(word: str) -> str:
 CATEGORIES: tuple[dict[str, Any], ...] = (
     {
         "name": "masked policy defect",
-        "description": "the requirement held only because the cluster disobeys a wrong policy set",
+        "description": DEFECT_MEANING[Defect.MASKED],
         "matchedStatuses": ["failed"],
         "messageRegex": _head("MASKED POLICY DEFECT"),
     },
     {
         "name": "cluster defect",
-        "description": "the cluster does not enforce what the policy set implies (Calico or the cluster)",
+        "description": DEFECT_MEANING[Defect.CLUSTER],
         "matchedStatuses": ["failed"],
         "messageRegex": _head("CLUSTER DEFECT"),
     },
     {
         "name": "policy defect",
-        "description": "the policy set allows or denies what the tenancy layout forbids or requires",
+        "description": DEFECT_MEANING[Defect.POLICY],
         "matchedStatuses": ["failed"],
         "messageRegex": _head("POLICY DEFECT"),
     },
