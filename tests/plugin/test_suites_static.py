@@ -183,6 +183,10 @@ def test_a_broken_set_fails_with_a_short_verdict_first_message(broken_run: Suite
     assert all(failure["failureKind"] == "assertion" for failure in report["failures"])
     assert all(case["result"] == "blocked" for f in report["failures"] for case in f.get("wrongCases", []))
     assert all(case["defect"] == "policy" for f in report["failures"] for case in f.get("wrongCases", []))
+    for failure in report["failures"]:
+        assert failure["headline"].startswith("POLICY DEFECT: ")  # the verdict, not pytest's "Failed:"
+        assert "leak = oracle allowed" in failure["diff"]  # the static target's matrix says oracle
+        assert "observed" not in failure["diff"]
 
 
 def test_the_cause_names_the_policy_sets_own_file_and_line(broken_run: SuiteRun) -> None:

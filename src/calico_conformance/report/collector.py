@@ -290,7 +290,7 @@ class ReportCollector:
                 comparison,
                 cluster,
                 str(result.outcome),
-                result.reason.removeprefix(FAIL_PREFIX),
+                result.reason,
                 tuple(
                     sorted({case.defect for case in result.cases if case.defect and case.cluster == cluster})
                 ),
@@ -365,7 +365,8 @@ def _fold(current: TestResult, report: pytest.TestReport, data: dict[str, Any]) 
 def _headline(report: pytest.TestReport | pytest.CollectReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = str(crash.message) if crash is not None else report.longreprtext
-    return next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    return line.removeprefix(FAIL_PREFIX)
 
 
 def _case_line(case: CaseRecord) -> str:
