@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from calico_conformance.suite import reproduce
 from calico_conformance.suite.reproduce import CLI_NAME, cli_command, write_scenario
@@ -48,3 +49,25 @@ def test_the_scenario_path_is_shown_relative_to_where_pytest_ran(tmp_path: Path)
     command = write_scenario(path, {"namespaces": []}, tmp_path)
     assert command.endswith(" simulate reports/scenarios/finland-t.yaml")
     assert path.read_text().startswith(f"# Written by a failing calico-conformance test. Replay: {command}\n")
+
+
+def test_each_resource_of_the_scenario_names_where_it_came_from_in_the_policy_set(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    manifest = policies / "10-deny.yaml"
+    manifest.write_text(
+        "# a comment first\n"
+        "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: a, namespace: x}\n"
+        "---\n"
+        "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: b, namespace: x}\n"
+    )
+    documents = reproduce.policy_documents(policies)
+    origins = reproduce.policy_origins(policies)
+    assert origins == [f"{manifest}:2", f"{manifest}:6"]
+    path = tmp_path / "reports" / "scenarios" / "s.yaml"
+    scenario = {"namespaces": [{"name": "x"}], "resources": documents, "probes": []}
+    write_scenario(path, scenario, tmp_path, origins)
+    text = path.read_text()
+    assert "# from policies/10-deny.yaml:2\n- kind: NetworkPolicy\n" in text
+    assert "# from policies/10-deny.yaml:6\n- kind: NetworkPolicy\n" in text
+    assert yaml.safe_load(text) == scenario  # the comments change nothing a reader of the YAML sees

@@ -46,6 +46,25 @@ def policy_documents(policies: Path) -> list[Any]:
     return documents
 
 
+def policy_origins(policies: Path) -> list[str]:
+    """`file:line` where each document of `policy_documents` starts, in the same order: the scenario
+    names them above each resource, so a reader of a replayed verdict finds the policy set's own line."""
+    origins: list[str] = []
+    for path in manifest_files([policies]):
+        text = path.read_text(encoding="utf-8")
+        nodes = yaml.compose_all(text, Loader=yaml.SafeLoader)
+        for node, document in zip(nodes, yaml.safe_load_all(text), strict=True):
+            if document is not None and node is not None:
+                origins.append(f"{path}:{node.start_mark.line + 1}")
+    return origins
+
+
+def layout_origins(layout: TenancyLayout, policies: Path) -> list[str | None]:
+    """The origin of each resource of `layout_scenario` (None for what the layout adds itself)."""
+    accounts: list[str | None] = [None] * len(layout_service_accounts(layout))
+    return accounts + list(policy_origins(policies))
+
+
 def probe_entries(flows: Iterable[Flow]) -> list[dict[str, Any]]:
     entries = []
     for flow in flows:
@@ -129,12 +148,36 @@ def _shown(path: Path, base: Path) -> str:
         return str(absolute)
 
 
-def write_scenario(path: Path, scenario: Mapping[str, Any], base: Path | None = None) -> str:
+def write_scenario(
+    path: Path,
+    scenario: Mapping[str, Any],
+    base: Path | None = None,
+    origins: Sequence[str | None] = (),
+) -> str:
     """Write the scenario and return the command that replays it, runnable as printed from `base`
-    (the directory the user ran pytest in; default the current directory)."""
+    (the directory the user ran pytest in; default the current directory). `origins` (one per resource,
+    see `layout_origins`) become a `# from file:line` comment above each resource."""
     base = base or Path.cwd()
     path.parent.mkdir(parents=True, exist_ok=True)
     command = f"{cli_command(base)} simulate {shlex.quote(_shown(path, base))}"
     header = f"# Written by a failing calico-conformance test. Replay: {command}\n"
-    path.write_text(header + yaml.safe_dump(dict(scenario), sort_keys=False), encoding="utf-8")
+    path.write_text(header + _dump(scenario, origins, base), encoding="utf-8")
     return command
+
+
+def _dump(scenario: Mapping[str, Any], origins: Sequence[str | None], base: Path) -> str:
+    """The scenario as YAML, each resource headed by the place it came from when known."""
+    if not origins:
+        return yaml.safe_dump(dict(scenario), sort_keys=False)
+    parts = []
+    for key, value in scenario.items():
+        if key != "resources":
+            parts.append(yaml.safe_dump({key: value}, sort_keys=False))
+            continue
+        parts.append("resources:\n")
+        for resource, origin in zip(value, [*origins, *[None] * len(value)], strict=False):
+            if origin:
+                file, _, line = origin.rpartition(":")
+                parts.append(f"# from {_shown(Path(file), base)}:{line}\n")
+            parts.append(yaml.safe_dump([resource], sort_keys=False))
+    return "".join(parts)
