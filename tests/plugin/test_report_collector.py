@@ -259,6 +259,8 @@ def test_cases_recorded_on_xdist_workers_reach_the_report(pytester: pytest.Pytes
     report = _report(pytester)
     assert report["statistics"]["cases"] == 3  # type: ignore[index]
     assert report["statistics"]["wrongCases"] == 2  # type: ignore[index]
+    # the report's failure text is the test's, without the line xdist adds to name its worker
+    assert not any(f["message"].startswith("[gw") for f in report["failures"])  # type: ignore[attr-defined]
 
 
 def test_allure_gets_matrices_run_context_and_fingerprint(mixed_run: MixedRun) -> None:

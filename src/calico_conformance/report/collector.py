@@ -32,6 +32,7 @@ assertion anywhere keeps 1. Either is non-zero: neither can pass a gate.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
@@ -91,6 +92,7 @@ CASES_KEY = pytest.StashKey[list[CaseRecord]]()  # the cases `record_case` recor
 LABELS_KEY = pytest.StashKey[dict[str, list[str]]]()  # Allure labels `record_case.label` added
 REPRODUCE_KEY = pytest.StashKey[tuple[Path, str]]()  # the scenario a failure wrote, and its command
 REPORT_ATTRIBUTE = "conformance"  # the attribute on TestReport that carries our data across xdist
+XDIST_WORKER_LINE = re.compile(r"^\[gw\d+\] \S+ -- Python ")  # xdist's "which worker ran it" line
 FAIL_PREFIX = "Failed: "  # how pytest heads a `pytest.fail` message; the page shows the verdict first
 
 
@@ -357,9 +359,14 @@ def _fold(current: TestResult, report: pytest.TestReport, data: dict[str, Any]) 
         outcome=outcome,
         phase=report.when,
         reason=_headline(report),
-        message=report.longreprtext,
+        message=_without_worker_line(report.longreprtext),
         failure_kind=kind,
     )
+
+
+def _without_worker_line(text: str) -> str:
+    """The failure text without the `[gw0] linux -- Python ...` line xdist puts above it."""
+    return "\n".join(line for line in text.splitlines() if not XDIST_WORKER_LINE.match(line))
 
 
 def _headline(report: pytest.TestReport | pytest.CollectReport) -> str:
