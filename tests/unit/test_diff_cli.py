@@ -213,3 +213,16 @@ def test_git_base_where_the_path_did_not_exist_compares_with_nothing(
     # nothing was enforced before, so the reference set closes what the layout requires closed
     assert (status, report["breaks"]) == (0, 0)
     assert report["repairs"] > 0
+
+
+def test_the_policies_directory_with_its_layout_beside_the_set_is_one_policy_set(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # README: `diff --git-base REV policies --layout policies/tenancy.yaml`; `policies/` holds the layout
+    # beside the reference set, and the layout is not a manifest of the set (it was refused as an
+    # unsupported kind before).
+    policies = ROOT / "policies"
+    assert main(["diff", str(policies), str(policies), "--layout", str(LAYOUT), "--kind-configs", str(REGISTER)]) == 0
+    out = capsys.readouterr().out
+    assert "0 flow(s) change verdict" in out
+    assert "0 object(s) changed" in out

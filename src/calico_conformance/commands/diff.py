@@ -28,6 +28,7 @@ from calico_conformance.oracle.loader_document import parse_calico_version, vers
 from calico_conformance.oracle.loader_staged import promote_staged
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION, ResourceSet
 from calico_conformance.oracle.yamlsrc import load_documents
+from calico_conformance.tenancy.layout import API_VERSION as LAYOUT_API_VERSION
 from calico_conformance.tenancy.layout import load_layout
 from calico_conformance.tenancy.register import load_register
 
@@ -141,7 +142,8 @@ def _policy_sets(
 def _load(path: Path, calico_version: str, promote: bool, shown_as: tuple[Path, str] | None = None) -> ResourceSet:
     """The policy set at `path`; `shown_as` (extracted root, display name) makes locations read
     `REV:policies/x.yaml:3` instead of naming a temporary directory."""
-    reader = ManifestReader(calico_version)
+    # `policies/` holds the tenancy layout beside the set it describes: not a manifest of the set.
+    reader = ManifestReader(calico_version, not_manifests=frozenset({LAYOUT_API_VERSION}))
     if shown_as is None:
         reader.add_paths([path])
     else:

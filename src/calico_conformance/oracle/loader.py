@@ -164,12 +164,20 @@ class ManifestReader:
     error (the API server would replace the first with it, so one of the two is not what runs).
 
     With `keep_going` every error is collected in `errors` and the bad document left out; without it
-    the first error is raised.
+    the first error is raised. Documents whose apiVersion is in `not_manifests` are not part of the set
+    and are passed over (a tenancy layout kept beside the policies it describes).
     """
 
-    def __init__(self, calico_version: str = DEFAULT_CALICO_VERSION, *, keep_going: bool = False) -> None:
+    def __init__(
+        self,
+        calico_version: str = DEFAULT_CALICO_VERSION,
+        *,
+        keep_going: bool = False,
+        not_manifests: frozenset[str] = frozenset(),
+    ) -> None:
         self.version: CalicoVersion = parse_calico_version(calico_version)
         self.keep_going = keep_going
+        self.not_manifests = not_manifests
         self.errors: list[LocatedError] = []
         self.resources: list[Resource] = []
         self.seen: dict[tuple[str, str | None, str], Location | None] = {}
@@ -193,7 +201,8 @@ class ManifestReader:
         """One document; `path` names it in errors (a scenario's inline `resources[2]`)."""
         try:
             for item, api_version, kind in _expand(Node.root(document, source, path)):
-                self._add(item, api_version, kind)
+                if api_version not in self.not_manifests:
+                    self._add(item, api_version, kind)
         except LocatedError as error:
             self._fail(error)
 
