@@ -11,7 +11,14 @@ Deliberate deviations from plain YAML, each because it can change meaning withou
 * duplicate keys are an error (above);
 * merge keys (`<<: *anchor`) are an error: a merge silently lets one mapping override another's keys,
   the same defect as a duplicate key, and `kubectl` manifests never need it. Anchors and aliases
-  without merging are accepted (they only repeat a value, which hides nothing).
+  without merging are accepted (they only repeat a value, which hides nothing);
+* nesting deeper than `MAX_NESTING` levels, and aliases that repeat more than `MAX_ALIASED_NODES`
+  nodes in all, are errors at the line where the limit is crossed. Both parsers compose through the
+  same Python composer below, so the limit, the line and the message are the same whichever parser
+  PyYAML has and whatever the interpreter's recursion limit; without it, libyaml stops at its own
+  build-dependent depth (1000 in 0.2.5, none before) and the Python composer at the recursion limit,
+  with different messages and lines. The alias bound stops a "billion laughs" document, which reads
+  in a millisecond but expands to a tree every later walk would take hours over.
 
 `Node` is the strict *reader* on top: a value together with its dotted path (`spec.egress[0].ports`)
 and location, so loaders can check types, reject unknown fields and raise located errors in one line.
@@ -20,17 +27,32 @@ and location, so loaders can check types, reject unknown fields and raise locate
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
+
+try:
+    from yaml._yaml import CParser
+except ImportError:  # PyYAML built without libyaml: `_Loader` is then the Python loader, and the
+    CParser = yaml.parser.Parser  # type: ignore[assignment,misc]  # libyaml one is never made
 
 from calico_conformance.oracle.errors import LocatedError, Location
 
 MERGE_KEY_TAG = "tag:yaml.org,2002:merge"
+
+# The deepest a manifest may nest. A Kubernetes or Calico object nests about 8 levels (spec.ingress[0]
+# .source.namespaceSelector ...), a CRD's schema about 40; 100 leaves room and keeps composition and
+# construction (about 5 Python frames a level) far inside Python's default recursion limit of 1000.
+MAX_NESTING = 100
+# How many nodes aliases may repeat in one document, in all: no manifest uses aliases for more than a
+# repeated label set or port list.
+MAX_ALIASED_NODES = 100_000
 
 
 class LocatedDict(dict[Any, Any]):
@@ -54,6 +76,60 @@ class LocatedList(list[Any]):
         if 0 <= index < len(self.item_locations):
             return self.item_locations[index]
         return self.location
+
+
+class _BoundedComposer(Composer):
+    """PyYAML's composer with a bound on nesting depth and on what aliases repeat.
+
+    Composition pulls events from the parser one at a time, so the bound is crossed before either
+    parser reaches a limit of its own.
+    """
+
+    source: str
+    _depth: int
+    _aliased_nodes: int
+    _anchor_sizes: dict[str, int]
+    _nodes: int
+    peek_event: Callable[[], yaml.Event]  # the parser's, from the other base
+
+    def _reset_bounds(self) -> None:
+        self._depth = 0
+        self._aliased_nodes = 0
+        self._anchor_sizes = {}
+        self._nodes = 0
+
+    def compose_document(self) -> yaml.Node | None:
+        self._reset_bounds()
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, yaml.AliasEvent):
+            repeated = self._anchor_sizes.get(event.anchor or "", 1)
+            self._aliased_nodes += repeated
+            self._nodes += repeated
+            if self._aliased_nodes > MAX_ALIASED_NODES:
+                raise LocatedError(
+                    Location(self.source, line),
+                    f"invalid YAML: aliases repeat more than {MAX_ALIASED_NODES} nodes in this document",
+                )
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_NESTING:
+            raise LocatedError(
+                Location(self.source, line), f"invalid YAML: nested more than {MAX_NESTING} levels deep"
+            )
+        before = self._nodes
+        self._nodes += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._anchor_sizes[anchor] = self._nodes - before
+        return node
 
 
 class _StrictConstruction(SafeConstructor):
@@ -155,25 +231,33 @@ def _shown(node: yaml.Node) -> str:
     return "a mapping" if isinstance(node, yaml.MappingNode) else "a sequence"
 
 
-class _PythonLoader(_StrictConstruction, yaml.SafeLoader):
+class _PythonLoader(_StrictConstruction, _BoundedComposer, yaml.SafeLoader):
     """The strict loader on PyYAML's pure-Python parser."""
 
 
-class _LibyamlLoader(_StrictConstruction, yaml.CSafeLoader):
-    """The strict loader on libyaml's parser: the same result about five times faster, which matters
-    for policy sets of thousands of objects."""
+class _LibyamlLoader(_StrictConstruction, _BoundedComposer, CParser, Resolver):
+    """The strict loader on libyaml's parser: the same result about four times faster, which matters
+    for policy sets of thousands of objects. It composes with PyYAML's Python composer (the
+    `_BoundedComposer` before `CParser` in the bases), not libyaml's, so that both loaders share one
+    nesting bound; that costs about a quarter of the speed-up."""
+
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        Composer.__init__(self)
 
 
-def _construct_mapping(
-    loader: _PythonLoader | _LibyamlLoader, node: yaml.MappingNode
-) -> Iterator[LocatedDict]:
-    return loader.construct_located_mapping(node)
+# `loader` is Any: PyYAML's stubs bound a constructor's loader to PyYAML's own loader classes, and
+# _LibyamlLoader is built from parts (see above), not from CSafeLoader.
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Iterator[LocatedDict]:
+    strict: _StrictConstruction = loader
+    return strict.construct_located_mapping(node)
 
 
-def _construct_sequence(
-    loader: _PythonLoader | _LibyamlLoader, node: yaml.SequenceNode
-) -> Iterator[LocatedList]:
-    return loader.construct_located_sequence(node)
+def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> Iterator[LocatedList]:
+    strict: _StrictConstruction = loader
+    return strict.construct_located_sequence(node)
 
 
 for _loader in (_PythonLoader, _LibyamlLoader):
@@ -185,9 +269,37 @@ _Loader: type[_PythonLoader] | type[_LibyamlLoader] = (
 )
 
 
+# libyaml's scanner reads a run of `[` or `{` ahead of the parser (each could open a simple key), so a
+# long run reaches libyaml's own flow-depth limit (0.2.5: scanner.c, "exceeded maximum nesting depth")
+# before the composer sees level MAX_NESTING. Such a text is read again by the Python parser, which
+# has no limit of its own, so the error is the composer's on either parser.
+LIBYAML_DEPTH_PROBLEM = "maximum nesting depth"
+
+
 def load_documents(text: str, source: str) -> list[Any]:
     """Every non-empty document of `text` (YAML or JSON); `source` names the file in errors."""
-    loader = _Loader(text)
+    try:
+        return _load_documents(_Loader, text, source)
+    except yaml.MarkedYAMLError as error:
+        if LIBYAML_DEPTH_PROBLEM not in (error.problem or ""):
+            raise _located(error, source) from None
+        return _load_documents(_PythonLoader, text, source)
+
+
+def _located(error: yaml.MarkedYAMLError, source: str) -> LocatedError:
+    mark = error.problem_mark or error.context_mark
+    if error.context_mark is not None and "end of stream" in (error.problem or ""):
+        mark = error.context_mark  # where the unfinished construct starts, not the end of the file
+    line = mark.line + 1 if mark is not None else 0
+    why = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+    return LocatedError(Location(source, line), f"invalid YAML: {why}")
+
+
+def _load_documents(
+    loader_class: type[_PythonLoader] | type[_LibyamlLoader], text: str, source: str
+) -> list[Any]:
+    """`load_documents` on one parser; a libyaml depth error escapes as the MarkedYAMLError."""
+    loader = loader_class(text)
     loader.source = source
     loader.path = []
     try:
@@ -198,16 +310,14 @@ def load_documents(text: str, source: str) -> list[Any]:
                 documents.append(document)
         return documents
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark is not None and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # where the unfinished construct starts, not the end of the file
-        line = mark.line + 1 if mark is not None else 0
-        why = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
-        raise LocatedError(Location(source, line), f"invalid YAML: {why}") from None
+        if LIBYAML_DEPTH_PROBLEM in (error.problem or "") and loader_class is not _PythonLoader:
+            raise
+        raise _located(error, source) from None
     except yaml.YAMLError as error:
         raise LocatedError(Location(source), f"invalid YAML: {error}") from None
     except RecursionError:
-        # Construction recurses once per nesting level; no manifest nests hundreds of levels deep.
+        # MAX_NESTING keeps composition and construction far inside the default limit; this is reached
+        # only when the caller itself already stands hundreds of frames deep.
         raise LocatedError(Location(source), "invalid YAML: nested too deeply to read") from None
     finally:
         loader.dispose()
