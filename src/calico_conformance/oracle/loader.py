@@ -248,22 +248,44 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
 
     Inside a directory, names starting with a dot are skipped (`.github/` workflows, editor backups):
     they are never manifests, and reading them would turn a policy directory into a wall of errors.
+    A directory with no manifest files is an error ("no policies found in …"): an empty policy set
+    allows everything, so a mistyped or empty directory would otherwise read as a policy set. A FIFO or
+    device named like a manifest is kept, so that reading it says "not a regular file".
     """
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(
+            found_here = sorted(
                 found
                 for found in path.rglob("*")
-                if found.is_file()
-                and found.suffix in MANIFEST_SUFFIXES
+                if found.suffix in MANIFEST_SUFFIXES
+                and not found.is_dir()
+                and found.exists()
                 and not any(part.startswith(".") for part in found.relative_to(path).parts)
             )
-        elif path.is_file():
-            files.append(path)
+            if not found_here:
+                raise LocatedError(
+                    None,  # the message names the directory
+                    f"no policies found in {path}: it holds no {', '.join(sorted(MANIFEST_SUFFIXES))} files",
+                )
+            files += found_here
+        elif path.exists() or path.is_symlink():
+            files.append(path)  # reading it says what is wrong with anything but a regular file
         else:
             raise LocatedError(Location(str(path)), "no such file or directory")
     return files
+
+
+def require_policies(resources: ResourceSet, paths: Iterable[str | Path]) -> None:
+    """A policy set with no policy in it is a usage error: it would allow every flow, silently."""
+    if resources.policies:
+        return
+    given = [str(path) for path in paths]
+    raise LocatedError(
+        None,  # the message names the paths
+        f"no policies found in {', '.join(given)}: no NetworkPolicy, GlobalNetworkPolicy or "
+        "Kubernetes NetworkPolicy object",
+    )
 
 
 def collect_manifests(
