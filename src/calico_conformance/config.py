@@ -9,6 +9,8 @@ left to the preflight that runs when a suite is actually selected, so `pytest te
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,7 +33,7 @@ DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_PROBE_TIMEOUT_S = 3.0  # one connect attempt; the runbook's `nc -zv` times out in a few seconds
 DEFAULT_CONVERGE_TIMEOUT_S = 90.0  # Calico programs a policy in seconds; 90 s covers a loaded kind node
 
-CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?$")
+CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.[0-9]+)?$")
 CONTEXT_PATTERN = re.compile(r"^(?P<cluster>[a-z0-9]([-a-z0-9]*[a-z0-9])?)=(?P<context>\S+)$")
 
 # Which options make sense for which target: anything else is a bad combination, reported before any
@@ -111,6 +113,10 @@ def parse_calico_version(text: str) -> str:
     return f"{int(match['major'])}.{int(match['minor'])}"
 
 
+# The longest timeout accepted: a day. `inf` or `1e400` would make every wait wait forever.
+MAX_TIMEOUT_S = 86_400.0
+
+
 def parse_seconds(option: str, text: str | float) -> float:
     try:
         seconds = float(text)
@@ -118,7 +124,25 @@ def parse_seconds(option: str, text: str | float) -> float:
         raise pytest.UsageError(f"{option} {text!r} is not a number of seconds") from None
     if not seconds > 0:
         raise pytest.UsageError(f"{option} must be more than 0 seconds, got {text}")
+    if not math.isfinite(seconds) or seconds > MAX_TIMEOUT_S:
+        raise pytest.UsageError(f"{option} must be at most {MAX_TIMEOUT_S:g} seconds (a day), got {text}")
     return seconds
+
+
+def check_report_dir(path: Path) -> Path:
+    """`path` if the run can write its reports there: a directory, or a path whose nearest existing
+    ancestor is a writable directory. Checked now, not when the reports are written at the end."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise pytest.UsageError(f"--report-dir {path}: {existing} is a dangling symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is" if existing == path else f"is inside {existing}, which is"
+        raise pytest.UsageError(f"--report-dir {path} {where} not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"--report-dir {path}: {existing} is not writable")
+    return path
 
 
 def parse_contexts(values: Sequence[str]) -> dict[str, str]:
@@ -205,7 +229,7 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
         converge_timeout_s=parse_seconds(
             "--converge-timeout", options.get("converge_timeout") or DEFAULT_CONVERGE_TIMEOUT_S
         ),
-        report_dir=_absolute(options.get("report_dir") or DEFAULT_REPORT_DIR, base_dir),
+        report_dir=check_report_dir(_absolute(options.get("report_dir") or DEFAULT_REPORT_DIR, base_dir)),
         contexts=contexts,
         reuse_clusters=bool(options.get("reuse_clusters")),
         keep_clusters=bool(options.get("keep_clusters")),

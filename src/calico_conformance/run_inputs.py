@@ -45,8 +45,8 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
                 Location(str(run.kind_configs)),
                 f"cluster {name!r} is not in the register; choose from: {', '.join(registered)}",
             )
-    if not run.layout.is_file():
-        raise LocatedError(Location(str(run.layout)), "the tenancy layout (--layout) is not a file")
+    if not run.layout.exists():  # anything else (a directory, a FIFO) is refused by the reader, saying what
+        raise LocatedError(Location(str(run.layout)), "the tenancy layout (--layout) does not exist")
     layout = load_layout(run.layout)
     for name, network in layout.networks.items():
         if name not in registered:

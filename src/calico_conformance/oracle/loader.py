@@ -54,7 +54,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CALICO_API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 # 3.29+ policy names may carry one `tier.` prefix (calico-semantics.md §1.10); the version check on
 # dots is in loader_calico, which knows the tier.
-_POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$")
+_POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?\Z")
 _POLICY_NAME_RULE = "lowercase alphanumeric and '-', optionally prefixed with '<tier>.'"
 
 

@@ -19,7 +19,7 @@ from calico_conformance.oracle.loader_document import (
     TIER_PREFIX_OPTIONAL_SINCE,
     TIERS_SINCE,
     Document,
-    parse_cidr,
+    parse_network_set_net,
     version_text,
 )
 from calico_conformance.oracle.model import (
@@ -232,7 +232,7 @@ def read_network_set(document: Document) -> NetworkSet:
     if spec_node is not None:
         spec_node.fields({"nets"}, what=f"a {document.kind} spec")
         nets_node = spec_node.get("nets")
-        nets = tuple(parse_cidr(item) for item in nets_node.items("nets")) if nets_node is not None else ()
+        nets = tuple(parse_network_set_net(item) for item in nets_node.items("nets")) if nets_node is not None else ()
     return NetworkSet(
         document.name,
         document.namespace,

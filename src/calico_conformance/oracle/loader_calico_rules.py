@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from calico_conformance.oracle.loader_document import parse_cidr
+from calico_conformance.oracle.loader_document import parse_rule_net
 from calico_conformance.oracle.model import (
     PROTOCOL_NUMBERS,
     Action,
@@ -33,8 +33,11 @@ from calico_conformance.oracle.yamlsrc import Node
 ACTIONS: tuple[Action, ...] = ("Allow", "Deny", "Pass", "Log")
 PORT_PROTOCOLS = frozenset({6, 17, 132})  # numorstring `SupportsPorts`: TCP, UDP, SCTP — not UDPLite
 ICMP_PROTOCOLS = {1: 4, 58: 6}  # ICMP -> IPv4, ICMPv6 -> IPv6
-_PORT_RANGE = re.compile(r"^(\d+):(\d+)$")
-_PORT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+# numorstring/port.go lines 57-59 (v3.27.5 and v3.31.7), in Python: Go's `\d` is ASCII [0-9] (Python's
+# takes full-width and superscript digits) and Go's `$` ends the text (Python's also matches before a
+# trailing newline, which a YAML block scalar leaves).
+_PORT_RANGE = re.compile(r"^([0-9]+):([0-9]+)\Z")
+_PORT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}\Z")
 HTTP_UNSUPPORTED = (
     "http rules need application-layer policy (Istio and Dikastes) and are not supported by the oracle"
 )
@@ -114,7 +117,7 @@ def read_port(node: Node) -> Port:
     if isinstance(value, int):
         number = _port_number(node, value)
         return PortRange(number, number)
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not isdigit alone: it takes full-width and superscripts
         number = _port_number(node, int(value))
         return PortRange(number, number)
     span = _PORT_RANGE.match(value)
@@ -129,7 +132,7 @@ def read_port(node: Node) -> Port:
 
 
 def _nets(node: Node | None) -> tuple[IPNetwork, ...]:
-    return tuple(parse_cidr(item) for item in node.items()) if node is not None else ()
+    return tuple(parse_rule_net(item) for item in node.items()) if node is not None else ()
 
 
 def _ports(node: Node | None) -> tuple[Port, ...]:

@@ -46,7 +46,7 @@ POD_ADDRESS_POOL = ipaddress.ip_network("10.244.0.0/16")
 PROBE_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 CONTAINER_PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 DEFAULT_SERVICE_ACCOUNT = "default"
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")  # IANA_SVC_NAME, as for container ports
+_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")  # IANA_SVC_NAME, as for container ports
 
 SCENARIO_FIELDS = frozenset({"calicoVersion", "description", "namespaces", "pods", "resources", "probes"})
 NAMESPACE_FIELDS = frozenset({"name", "labels"})

@@ -27,6 +27,7 @@ and location, so loaders can check types, reject unknown fields and raise locate
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import stat
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -524,9 +525,21 @@ class Node:
         return self.value
 
     def number(self) -> float:
+        """A finite number. YAML's `.nan` and `.inf` are refused: no field means them, JSON (what kubectl
+        sends the API server) cannot carry them, and NaN compares false with everything, so an order of
+        `.nan` would sort wherever the comparison happened to leave it."""
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
             raise self.error(f"must be a number, not {_type_name(self.value)}")
-        return float(self.value)
+        try:
+            number = float(self.value)
+        except OverflowError:
+            raise self.error(f"must be a finite number; {self.value} is too large") from None
+        if not math.isfinite(number):
+            raise self.error(
+                f"must be a finite number, not {self.value}: JSON, which kubectl sends to the "
+                "API server, has no NaN or infinity"
+            )
+        return number
 
     def boolean(self) -> bool:
         if not isinstance(self.value, bool):

@@ -49,7 +49,7 @@ __all__ = [
 API_VERSION = "calico-conformance/v1"
 KIND = "TenancyLayout"
 PROBE_PROTOCOLS = ("TCP", "UDP")  # SCTP needs a kernel module most nodes (and this machine) lack
-DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 TOP_FIELDS = (
     "apiVersion",
