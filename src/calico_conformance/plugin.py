@@ -11,15 +11,15 @@ touched, and only when a selected test actually needs it.
 
 Under pytest-xdist the controller collects nothing (its workers do), so a bad input found by a worker's
 preflight would crash the worker ("bringing up nodes...", an internal error, exit 3). The controller
-therefore reads the inputs itself before any worker starts (`controller_preflight`), whenever the run
-was told where they are (`--policies`, `--layout`, `--kind-configs`, `--clusters`, `--calico-version`)
-or is given the suites directory: the same single usage error as a serial run.
+therefore reads the inputs itself before any worker starts (`controller_preflight`) whenever the run
+was told where they are (`--policies`, `--layout`, `--kind-configs`, `--clusters`, `--calico-version`):
+the same single usage error as a serial run. (A bad option value is refused even if no selected test
+would read it, as every other bad option is; the controller cannot know the selection.)
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -244,7 +244,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # The options that say where the suites' inputs are; giving one is asking for those inputs to be used.
 INPUT_OPTION_DESTS = ("policies", "layout", "kind_configs", "clusters", "calico_version")
-SUITES_DIRECTORY = "suites"
 
 
 def controller_preflight(config: pytest.Config) -> None:
@@ -253,24 +252,12 @@ def controller_preflight(config: pytest.Config) -> None:
         return
     if getattr(config.option, "collectonly", False):
         return
-    given = any(config.getoption(dest) for dest in INPUT_OPTION_DESTS)
-    if not given and not _runs_suites(config.args or config.getini("testpaths"), Path(config.rootpath)):
+    if not any(config.getoption(dest) for dest in INPUT_OPTION_DESTS):
         return
     suite_inputs(config)
     error = config.stash[RUN_INPUTS_KEY]
     if isinstance(error, pytest.UsageError):
         raise error
-
-
-def _runs_suites(args: Sequence[str], root: Path) -> bool:
-    """Whether one of the paths pytest was given is, or is inside, the suites directory."""
-    suites = (root / SUITES_DIRECTORY).resolve()
-    for arg in args:
-        path = Path(arg.split("::", 1)[0])
-        path = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        if path == suites or suites in path.parents:
-            return True
-    return False
 
 
 def _register_report_collector(config: pytest.Config) -> None:

@@ -155,7 +155,7 @@ def parse_rule_net(node: Node) -> IPNetwork:
             f"{32 if ':' not in text else 128}"
         )
     network = _network(node, text, strict=False)
-    if network != _network(node, text, strict=True, quiet=True):
+    if ipaddress.ip_interface(text).ip != network.network_address:
         raise node.error(
             f"invalid CIDR {text!r}: host bits are set; Calico's validator refuses rule nets that are not "
             f"strictly masked (validateIPNetwork); write {network}"
@@ -187,12 +187,10 @@ def _address_text(node: Node) -> str:
     return text
 
 
-def _network(node: Node, text: str, *, strict: bool, quiet: bool = False) -> IPNetwork:
+def _network(node: Node, text: str, *, strict: bool) -> IPNetwork:
     try:
         return ipaddress.ip_network(text, strict=strict)
     except ValueError:
-        if quiet:
-            return ipaddress.ip_network(text, strict=False)
         raise node.error(f"invalid CIDR {text!r}") from None
 
 
