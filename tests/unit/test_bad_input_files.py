@@ -111,7 +111,9 @@ def test_simulate_refuses_a_fifo_at_once(capsys: pytest.CaptureFixture[str], tmp
     )
 
 
-@pytest.mark.parametrize("make", ["empty-dir", "dir-without-yaml", "empty-file", "comments-only", "layout-only"])
+@pytest.mark.parametrize(
+    "make", ["empty-dir", "dir-without-yaml", "empty-file", "comments-only", "layout-only"]
+)
 def test_lint_of_nothing_is_a_usage_error_not_zero_findings(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make: str
 ) -> None:

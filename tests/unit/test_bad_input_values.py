@@ -124,7 +124,7 @@ def test_a_calico_port_with_non_ascii_digits_is_refused_with_its_line(port: str)
 
 def test_a_kubernetes_port_with_full_width_digits_is_refused() -> None:
     text = K8S_POLICY.format(name="deny", namespace="shop", label="web") + (
-        "  ingress:\n    - ports:\n        - port: \"\uff18\uff10\"\n"
+        '  ingress:\n    - ports:\n        - port: "\uff18\uff10"\n'
     )
     error = refused(text)
     assert error.location == Location("p.yaml", 12)
@@ -151,7 +151,11 @@ def test_a_bare_address_in_a_rule_net_is_refused_as_calico_validate_rule_does() 
     # validateRule parses rule nets with cnet.ParseCIDR (validator.go v3.31.7 line 1359, v3.27.5
     # line 1221): "invalid CIDR" for an address without a prefix length
     for version in ("3.27", "3.31"):
-        text = gnp(net="10.64.3.1") if version == "3.31" else gnp(net="10.64.3.1").replace("default.allow", "allow")
+        text = (
+            gnp(net="10.64.3.1")
+            if version == "3.31"
+            else gnp(net="10.64.3.1").replace("default.allow", "allow")
+        )
         error = refused(text.replace("  order: 100\n", ""), calico_version=version)
         assert "write 10.64.3.1/32" in error.why, version
 
@@ -178,7 +182,9 @@ metadata:
 """
 
 
-@pytest.mark.parametrize(("kind", "namespace"), [("NetworkSet", "  namespace: shop\n"), ("GlobalNetworkSet", "")])
+@pytest.mark.parametrize(
+    ("kind", "namespace"), [("NetworkSet", "  namespace: shop\n"), ("GlobalNetworkSet", "")]
+)
 def test_a_network_set_takes_a_bare_address_as_its_host_route(kind: str, namespace: str) -> None:
     # field tag `cidr` -> validateCIDR -> ParseCIDROrIP: an address is its /32 or /128
     text = NETWORK_SET.format(kind=kind, namespace=namespace, nets='10.64.3.1, "2001:db8::7", 10.1.2.3/8')

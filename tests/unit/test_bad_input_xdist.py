@@ -19,7 +19,17 @@ USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
 
 def suites(*options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "--target=static", "-q", "-p", "no:cacheprovider", *options],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites",
+            "--target=static",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *options,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -183,7 +183,7 @@ def _address_text(node: Node) -> str:
             "which Kubernetes and Calico use, parse addresses without zones"
         )
     if not text.isascii() or text != text.strip():
-        raise node.error(f"invalid CIDR {text!r}: only ASCII digits, hex digits, '.', ':' and '/' are allowed")
+        raise node.error(f"invalid CIDR {text!r}: only ASCII hex digits, '.', ':' and '/' are allowed")
     return text
 
 
