@@ -191,6 +191,20 @@ def test_nesting_bound_does_not_depend_on_the_recursion_limit() -> None:
     assert error.why == "invalid YAML: nested more than 100 levels deep"
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "character"),
+    [("\x00", 1, 0), ("a: 1\nb: caf\u00e9\x1f\n", 2, 0x1F), ("a: 1\nb: \u00e9\u00e9\n\nc: \x07\n", 4, 7)],
+)
+def test_a_character_yaml_forbids_is_named_at_its_line_on_either_parser(
+    text: str, line: int, character: int
+) -> None:
+    # PyYAML's reader refuses it while the loader is made, libyaml's while parsing, with its offset
+    # in bytes (the é before it are two bytes each): both give this one error
+    error = load_error(text)
+    assert error.location == Location("input.yaml", line)
+    assert error.why == f"invalid YAML: character #x{character:04x} is not allowed in YAML text"
+
+
 def test_an_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 9)]

@@ -302,7 +302,10 @@ def _load_documents(
     loader_class: type[_PythonLoader] | type[_LibyamlLoader], text: str, source: str
 ) -> list[Any]:
     """`load_documents` on one parser; a libyaml depth error escapes as the MarkedYAMLError."""
-    loader = loader_class(text)
+    try:
+        loader = loader_class(text)  # the Python reader checks every character here already
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(error, text, source, offset_in_bytes=False) from None
     loader.source = source
     loader.path = []
     try:
@@ -316,6 +319,8 @@ def _load_documents(
         if LIBYAML_DEPTH_PROBLEM in (error.problem or "") and loader_class is not _PythonLoader:
             raise
         raise _located(error, source) from None
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(error, text, source, offset_in_bytes=loader_class is not _PythonLoader) from None
     except yaml.YAMLError as error:
         raise LocatedError(Location(source), f"invalid YAML: {error}") from None
     except RecursionError:
@@ -324,6 +329,20 @@ def _load_documents(
         raise LocatedError(Location(source), "invalid YAML: nested too deeply to read") from None
     finally:
         loader.dispose()
+
+
+def _unreadable(
+    error: yaml.reader.ReaderError, text: str, source: str, *, offset_in_bytes: bool
+) -> LocatedError:
+    """A character YAML does not allow (a control character, a lone surrogate), at its line; the same
+    text from both parsers (libyaml counts its offset in UTF-8 bytes, PyYAML's reader in characters)."""
+    if offset_in_bytes:
+        line = text.encode("utf-8", "surrogatepass")[: error.position].count(b"\n") + 1
+    else:
+        line = text.count("\n", 0, error.position) + 1
+    return LocatedError(
+        Location(source, line), f"invalid YAML: character #x{error.character:04x} is not allowed in YAML text"
+    )
 
 
 def load_file(path: str | Path) -> list[Any]:
