@@ -33,8 +33,9 @@ DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_PROBE_TIMEOUT_S = 3.0  # one connect attempt; the runbook's `nc -zv` times out in a few seconds
 DEFAULT_CONVERGE_TIMEOUT_S = 90.0  # Calico programs a policy in seconds; 90 s covers a loaded kind node
 
-CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.[0-9]+)?$")
-CONTEXT_PATTERN = re.compile(r"^(?P<cluster>[a-z0-9]([-a-z0-9]*[a-z0-9])?)=(?P<context>\S+)$")
+# `\Z`, not `$`: Python's `$` also matches before a trailing newline.
+CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.[0-9]+)?\Z")
+CONTEXT_PATTERN = re.compile(r"^(?P<cluster>[a-z0-9]([-a-z0-9]*[a-z0-9])?)=(?P<context>\S+)\Z")
 
 # Which options make sense for which target: anything else is a bad combination, reported before any
 # cluster is touched rather than silently ignored.
@@ -145,6 +146,20 @@ def check_report_dir(path: Path) -> Path:
     return path
 
 
+# A registry mirror as image names start with it: host (or IP), optional :port, optional path. No scheme:
+# `http://mirror/calico/node:v3.31.7` is no image name.
+REGISTRY_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*\Z")
+
+
+def parse_registry(text: str) -> str:
+    """`--registry HOST[:PORT][/PATH]`, as image names are prefixed with it."""
+    if not text.isascii() or not REGISTRY_PATTERN.match(text):
+        raise pytest.UsageError(
+            f"--registry {text!r} is not HOST[:PORT][/PATH] (lowercase, no scheme), e.g. mirror.example.com:5000"
+        )
+    return text
+
+
 def parse_contexts(values: Sequence[str]) -> dict[str, str]:
     """Repeated `--context CLUSTER=CONTEXT` -> {cluster: context}."""
     contexts: dict[str, str] = {}
@@ -217,6 +232,10 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
     if not clusters:
         clusters = register_names  # default: every cluster of the register
     calico_manifests = options.get("calico_manifests")
+    if calico_manifests and not _absolute(calico_manifests, base_dir).is_dir():
+        raise pytest.UsageError(
+            f"--calico-manifests {calico_manifests}: not a directory (it holds the pinned operator manifests)"
+        )
     calico_version = parse_calico_version(str(options.get("calico_version") or DEFAULT_CALICO_VERSION))
     return RunConfig(
         target=target,
@@ -236,7 +255,7 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
         allow_cluster_scoped=bool(options.get("allow_cluster_scoped")),
         probe_existing_namespaces=bool(options.get("probe_existing_namespaces")),
         calico_manifests=_absolute(calico_manifests, base_dir) if calico_manifests else None,
-        registry=options.get("registry") or None,
+        registry=parse_registry(options["registry"]) if options.get("registry") else None,
         outside_echo=(
             target in OUTSIDE_ECHO_BY_DEFAULT if options.get("outside_echo") is None else bool(options["outside_echo"])
         ),

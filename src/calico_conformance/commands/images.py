@@ -18,9 +18,12 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from calico_conformance.cli import EXIT_OK, Command, UsageFailure
 from calico_conformance.cluster.images import suite_images
 from calico_conformance.cluster.releases import DEFAULT_LIVE_VERSION, RELEASES, CalicoRelease, release_for
+from calico_conformance.config import parse_registry
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +87,11 @@ def pinned_release(text: str) -> CalicoRelease:
 
 def run(args: argparse.Namespace) -> int:
     release = pinned_release(args.calico_version)
+    if args.registry is not None:
+        try:
+            parse_registry(args.registry)
+        except pytest.UsageError as bad:
+            raise UsageFailure(str(bad)) from None
     extra = kind_node_images(args.kind_configs) if args.kind_configs else []
     images = suite_images(release, registry=args.registry, extra=extra)
     if args.format == "json":

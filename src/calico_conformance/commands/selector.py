@@ -63,13 +63,28 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class DuplicateKey(ValueError):
+    """A JSON object naming one key twice: JSON parsers keep one of the two, silently."""
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        if key in document:
+            raise DuplicateKey(f"gives the key {key!r} twice; JSON keeps only one of them")
+        document[key] = value
+    return document
+
+
 def parse_labels_option(text: str) -> dict[str, str]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as bad:
         raise UsageFailure(f"--labels is not valid JSON: {bad.msg} at column {bad.colno}") from None
     except RecursionError:
         raise UsageFailure("--labels is nested too deeply; labels are one flat JSON object") from None
+    except DuplicateKey as twice:
+        raise UsageFailure(f"--labels {twice}") from None
     labels = as_labels(document)
     if labels is None:
         raise UsageFailure('--labels must be a JSON object whose values are strings, e.g. {"app": "web"}')
@@ -163,11 +178,13 @@ class _TextAsBinary:
 
 def read_case(where: Location, line: str) -> BatchCase:
     try:
-        document = json.loads(line)
+        document = json.loads(line, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as bad:
         raise LocatedError(where, f"not valid JSON: {bad.msg} at column {bad.colno}") from None
     except RecursionError:
         raise LocatedError(where, "nested too deeply; a case is one flat JSON object") from None
+    except DuplicateKey as twice:
+        raise LocatedError(where, str(twice)) from None
     if not isinstance(document, dict):
         raise LocatedError(where, 'expected a JSON object {"selector": ..., "labels": {...}}')
     missing = [key for key in ("selector", "labels") if key not in document]

@@ -99,6 +99,8 @@ def _resources(node: Node | None, version: str, base_directory: Path) -> Resourc
     for item in node.items("resources") if node is not None else []:
         if isinstance(item.value, dict) and set(item.value) == {"file"}:
             file_node = item.require("file")
+            if not file_node.string().strip():
+                raise file_node.error("an empty file name would read the scenario's own directory")
             target = base_directory / file_node.string()
             if not target.exists():
                 raise file_node.error(f"no such file or directory: {target}")
@@ -167,11 +169,19 @@ def _next_free(free: Any, root: Node) -> IPAddress:
 
 
 def _address(node: Node) -> IPAddress:
-    text = node.string()
+    text = _without_zone(node, node.string())
     try:
         return ipaddress.ip_address(text)
     except ValueError:
         raise node.error(f"invalid IP address {text!r}") from None
+
+
+def _without_zone(node: Node, text: str) -> str:
+    """Pod and outside addresses have no IPv6 zone (`fe80::1%eth0`): Python's ipaddress takes one, Go's
+    net.ParseIP, which Kubernetes and Calico use, does not."""
+    if "%" in text:
+        raise node.error(f"invalid IP address {text!r}: an IPv6 zone (%...) is not an address of its own")
+    return text
 
 
 def _pod(item: Node, address: IPAddress, namespaces: Mapping[str, Namespace]) -> Pod:
@@ -266,6 +276,7 @@ def _endpoint(node: Node, pod_keys: set[str]) -> str:
         return text
     if "/" in text:
         raise node.error(f"no pod {text!r} in this scenario")
+    _without_zone(node, text)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

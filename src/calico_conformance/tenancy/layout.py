@@ -141,6 +141,8 @@ def _service(node: Node) -> Service:
 
 
 def _address(node: Node) -> IPAddress:
+    if "%" in node.string():  # Python takes an IPv6 zone, Go's net.ParseIP (Kubernetes, Calico) does not
+        raise node.error(f"{node.value!r} is not an IP address: an IPv6 zone (%...) is not accepted")
     try:
         return ipaddress.ip_address(node.string())
     except ValueError:
