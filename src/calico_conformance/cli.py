@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -98,30 +98,58 @@ def _main(argv: Sequence[str] | None) -> int:
     if sys.stdout is None:  # started with standard output closed (`>&-`): Python leaves it None
         _tell(f"{name}: standard output is closed; nothing can be printed")
         return EXIT_OUTPUT_FAILED
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedOutput(real_stdout)
     try:
         result: int = args._run(args)
+        sys.stdout.flush()
     except BrokenPipeError:
-        raise
-    except OSError as failure:
-        if failure.errno in OUTPUT_ERRNOS and _stdout_broken():
-            _tell(f"{name}: cannot write standard output: {failure.strerror}")
-            return EXIT_OUTPUT_FAILED
-        _tell(f"{name}: {failure}")
-        return EXIT_USAGE
-    except (UsageFailure, ValueError) as failure:
+        raise  # the reader left: `main` ends quietly with EXIT_BROKEN_PIPE
+    except OutputFailure as failure:
+        _tell(f"{name}: cannot write standard output: {failure.strerror or failure}")
+        _discard_stdout()
+        return EXIT_OUTPUT_FAILED
+    except (UsageFailure, ValueError, OSError) as failure:  # OSError: an input that cannot be read
         _tell(f"{name}: {failure}")
         return EXIT_USAGE
     except RecursionError:
         _tell(f"{name}: the input is nested too deeply to read")
         return EXIT_USAGE
-    if not _flush_stdout(name):
-        return EXIT_OUTPUT_FAILED
+    finally:
+        sys.stdout = real_stdout
     return result
 
 
-# Errors a write to standard output gives when it is closed or cannot take the output (EPIPE is a
-# BrokenPipeError, handled on its own).
-OUTPUT_ERRNOS = frozenset({errno.EBADF, errno.ENOSPC, errno.EIO, errno.EINVAL})
+class OutputFailure(OSError):
+    """Standard output could not take what a command wrote (closed descriptor, full disk, I/O error)."""
+
+
+class _GuardedOutput:
+    """Standard output as the commands see it: a failed write or flush becomes an `OutputFailure`, so
+    that it is told apart from an input that cannot be read (also an OSError). A broken pipe stays a
+    BrokenPipeError: the reader left, which `main` ends quietly."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as failure:
+            raise OutputFailure(failure.errno, failure.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as failure:
+            raise OutputFailure(failure.errno, failure.strerror) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _flush_stdout(name: str) -> bool:
@@ -137,16 +165,6 @@ def _flush_stdout(name: str) -> bool:
         _discard_stdout()
         return False
     return True
-
-
-def _stdout_broken() -> bool:
-    try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
-            os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError):
-        return True
-    return False
 
 
 def _discard_stdout() -> None:

@@ -79,6 +79,22 @@ def test_a_reader_that_went_away_exits_141_silently(tmp_path: Path, name: str) -
     assert done.stderr == b""
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_full_disk_exits_74_saying_so(tmp_path: Path, name: str) -> None:
+    argv = commands(tmp_path)[name]
+    with open("/dev/full", "wb") as full:
+        done = cli(argv, stdout=full)
+    assert done.returncode == EXIT_OUTPUT_FAILED
+    assert done.stderr.endswith(b": cannot write standard output: No space left on device\n"), done.stderr
+
+
+def test_stdout_open_for_reading_only_exits_74(tmp_path: Path) -> None:
+    with open(os.devnull, "rb") as read_only:
+        done = cli(commands(tmp_path)["selector"], stdout=read_only)
+    assert done.returncode == EXIT_OUTPUT_FAILED
+    assert b"cannot write standard output: Bad file descriptor" in done.stderr
+
+
 def test_closed_stdin_for_batch_dash_is_a_usage_error_not_a_traceback() -> None:
     done = cli(["selector", "--batch", "-"], stdout=subprocess.PIPE, preexec_fn=lambda: os.close(0))
     assert done.returncode == 2
