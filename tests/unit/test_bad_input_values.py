@@ -216,3 +216,21 @@ def test_a_calico_network_policy_named_like_a_kubernetes_one_says_the_api_server
     assert "The Calico API server (kubectl apply) refuses to create" in error.why
     assert "calicoctl would accept it" in error.why
     assert "networking.k8s.io/v1 NetworkPolicy named 'deny-all'" in error.why
+
+
+# --- a catch-all notNets (validator.go v3.31.7 lines 1357-1373; absent in v3.27.5) ------------------------
+
+
+@pytest.mark.parametrize("net", ["0.0.0.0/0", '"::/0"', '"0::/0"'])
+def test_a_catch_all_not_nets_is_refused_for_331(net: str) -> None:
+    text = gnp().replace("        nets: [10.0.0.0/8]", f"        notNets: [{net}]")
+    error = refused(text, calico_version="3.31")
+    assert error.location == Location("p.yaml", 12)
+    assert "excludes every address" in error.why
+
+
+def test_a_catch_all_not_nets_loads_for_327_which_has_no_such_check() -> None:
+    text = gnp().replace("        nets: [10.0.0.0/8]", "        notNets: [0.0.0.0/0]")
+    text = text.replace("default.allow-web", "allow-web").replace("  order: 100\n", "")
+    (policy,) = loaded(text, calico_version="3.27").policies
+    assert policy.ingress[0].source.not_nets == (ip_network("0.0.0.0/0"),)

@@ -10,6 +10,7 @@ namespaceSelector, `services` alone.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from calico_conformance.oracle.loader_document import parse_rule_net
@@ -284,3 +285,38 @@ def _check_families(rule: Node, ip_version: int | None, *entities: EntityRule) -
         raise rule.error("a rule may not mix IPv4 and IPv6 CIDRs")
     if ip_version is not None and families and families != {ip_version}:
         raise rule.error(f"CIDRs of IPv{families.pop()} do not match ipVersion {ip_version}")
+
+
+# Calico's rule validator refuses a catch-all CIDR in `notNets` ("catch-all CIDR in negation creates
+# logical contradiction (matches no traffic)": libcalico-go validator.go v3.31.7 lines 1357-1373; the
+# IPv4 test is the text "0.0.0.0/0", the IPv6 one any spelling of ::/0). It came in v3.30.4 (PR #10563)
+# and is absent from v3.27.5 to v3.30.0; the oracle models versions by minor, so it applies from 3.31.
+CATCH_ALL_NOT_NETS_REFUSED_SINCE = (3, 31)
+
+
+def refuse_catch_all_not_nets(spec: Node, version: tuple[int, int]) -> None:
+    """From CATCH_ALL_NOT_NETS_REFUSED_SINCE, a `notNets` item that excludes every address is an error."""
+    if version < CATCH_ALL_NOT_NETS_REFUSED_SINCE:
+        return
+    for direction in ("ingress", "egress"):
+        rules = spec.get(direction)
+        for rule in rules.items(direction) if rules is not None else []:
+            for side_name in ("source", "destination"):
+                side = rule.get(side_name) if isinstance(rule.value, dict) else None
+                not_nets = side.get("notNets") if side is not None and isinstance(side.value, dict) else None
+                for item in not_nets.items("notNets") if not_nets is not None else []:
+                    text = item.value if isinstance(item.value, str) else ""
+                    if text == "0.0.0.0/0" or (":" in text and _is_all_ipv6(text)):
+                        raise item.error(
+                            f"notNets {text!r} excludes every address, so the rule matches no traffic; "
+                            "Calico refuses it from v3.30.4 ('catch-all CIDR in negation creates logical "
+                            "contradiction')"
+                        )
+
+
+def _is_all_ipv6(text: str) -> bool:
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return network.version == 6 and network.prefixlen == 0
