@@ -132,3 +132,30 @@ def test_a_layout_outside_address_with_a_zone_is_refused(tmp_path: Path) -> None
     with pytest.raises(LocatedError) as caught:
         load_layout(path)
     assert "IPv6 zone" in caught.value.why
+
+
+# --- the layout's labels and port names are what Kubernetes accepts for the probe pods -------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ("labels: {app: ledger}", 'labels: {app: "ledger\\n"}', "invalid value 'ledger\\n' for label 'app'"),
+        ("labels: {app: ledger}", 'labels: {"app\\n": ledger}', "invalid label key 'app\\n'"),
+        ("name: https}", 'name: "https\\n"}', "is not a Kubernetes port name"),
+        ("name: https}", "name: http-s--1}", "is not a Kubernetes port name"),
+        ("name: https}", "name: '8443'}", "is not a Kubernetes port name"),
+    ],
+)
+def test_the_layout_refuses_labels_and_port_names_kubernetes_would(
+    tmp_path: Path, old: str, new: str, why: str
+) -> None:
+    text = (ROOT / "policies" / "tenancy.yaml").read_text()
+    assert old in text
+    path = tmp_path / "tenancy.yaml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(LocatedError) as caught:
+        load_layout(path)
+    assert why in caught.value.why
+    assert caught.value.location is not None
+    assert caught.value.location.file == str(path)
