@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from calico_conformance.cli import main
-from calico_conformance.oracle import yamlsrc
+from calico_conformance.oracle import inputs, yamlsrc
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.scenario import load_scenario
@@ -65,7 +65,7 @@ def test_a_fifo_named_like_a_manifest_inside_a_policy_directory_is_named(tmp_pat
 def test_an_input_over_the_bound_is_refused_saying_the_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(yamlsrc, "MAX_INPUT_BYTES", 1024)
+    monkeypatch.setattr(inputs, "MAX_INPUT_BYTES", 1024)
     path = tmp_path / "big.yaml"
     path.write_text("# padding\n" * 200)
     with pytest.raises(LocatedError) as caught:
@@ -77,7 +77,7 @@ def test_an_input_over_the_bound_is_refused_saying_the_bound(
 
 def test_the_default_bound_is_said_in_mebibytes(tmp_path: Path) -> None:
     with pytest.raises(LocatedError, match="larger than 64 MiB"):
-        yamlsrc.decode_input(b"x" * (64 * 1024 * 1024 + 1), Location("big.yaml"))
+        inputs.decode_input(b"x" * (64 * 1024 * 1024 + 1), Location("big.yaml"))
 
 
 def test_bytes_that_are_not_utf8_are_refused_at_their_line(tmp_path: Path) -> None:

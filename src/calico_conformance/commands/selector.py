@@ -20,8 +20,8 @@ from typing import Protocol, TextIO
 
 from calico_conformance.cli import EXIT_OK, EXIT_USAGE, Command, UsageFailure
 from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.inputs import open_input
 from calico_conformance.oracle.selector import SelectorError, parse_selector
-from calico_conformance.oracle.yamlsrc import open_input
 
 STDIN_NAME = "<stdin>"
 # The longest batch line: a selector and a label set are a few hundred bytes; 1 MiB bounds the memory

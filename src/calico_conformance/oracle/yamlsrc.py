@@ -12,13 +12,11 @@ Deliberate deviations from plain YAML, each because it can change meaning withou
 * merge keys (`<<: *anchor`) are an error: a merge silently lets one mapping override another's keys,
   the same defect as a duplicate key, and `kubectl` manifests never need it. Anchors and aliases
   without merging are accepted (they only repeat a value, which hides nothing);
-* nesting deeper than `MAX_NESTING` levels, and aliases that repeat more than `MAX_ALIASED_NODES`
-  nodes in all, are errors at the line where the limit is crossed. Both parsers compose through the
-  same Python composer below, so the limit, the line and the message are the same whichever parser
-  PyYAML has and whatever the interpreter's recursion limit; without it, libyaml stops at its own
-  build-dependent depth (1000 in 0.2.5, none before) and the Python composer at the recursion limit,
-  with different messages and lines. The alias bound stops a "billion laughs" document, which reads
-  in a millisecond but expands to a tree every later walk would take hours over.
+* nesting deeper than `yaml_bounds.MAX_NESTING` levels, and aliases that repeat more than
+  `yaml_bounds.MAX_ALIASED_NODES` nodes in all, are errors at the line where the bound is crossed, the
+  same on either parser (`yaml_bounds.py` says why).
+
+Files are read through `inputs.read_input_text`: regular files only, of bounded size.
 
 `Node` is the strict *reader* on top: a value together with its dotted path (`spec.egress[0].ports`)
 and location, so loaders can check types, reject unknown fields and raise located errors in one line.
@@ -28,12 +26,10 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
-import stat
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -46,16 +42,10 @@ except ImportError:  # PyYAML built without libyaml: `_Loader` is then the Pytho
     CParser = yaml.parser.Parser  # type: ignore[assignment,misc]  # libyaml one is never made
 
 from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.inputs import read_input_text
+from calico_conformance.oracle.yaml_bounds import BoundedComposer
 
 MERGE_KEY_TAG = "tag:yaml.org,2002:merge"
-
-# The deepest a manifest may nest. A Kubernetes or Calico object nests about 8 levels (spec.ingress[0]
-# .source.namespaceSelector ...), a CRD's schema about 40; 100 leaves room and keeps composition and
-# construction (about 5 Python frames a level) far inside Python's default recursion limit of 1000.
-MAX_NESTING = 100
-# How many nodes aliases may repeat in one document, in all: no manifest uses aliases for more than a
-# repeated label set or port list.
-MAX_ALIASED_NODES = 100_000
 
 
 class LocatedDict(dict[Any, Any]):
@@ -79,60 +69,6 @@ class LocatedList(list[Any]):
         if 0 <= index < len(self.item_locations):
             return self.item_locations[index]
         return self.location
-
-
-class _BoundedComposer(Composer):
-    """PyYAML's composer with a bound on nesting depth and on what aliases repeat.
-
-    Composition pulls events from the parser one at a time, so the bound is crossed before either
-    parser reaches a limit of its own.
-    """
-
-    source: str
-    _depth: int
-    _aliased_nodes: int
-    _anchor_sizes: dict[str, int]
-    _nodes: int
-    peek_event: Callable[[], yaml.Event]  # the parser's, from the other base
-
-    def _reset_bounds(self) -> None:
-        self._depth = 0
-        self._aliased_nodes = 0
-        self._anchor_sizes = {}
-        self._nodes = 0
-
-    def compose_document(self) -> yaml.Node | None:
-        self._reset_bounds()
-        return super().compose_document()
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
-        line = event.start_mark.line + 1 if event.start_mark is not None else 0
-        if isinstance(event, yaml.AliasEvent):
-            repeated = self._anchor_sizes.get(event.anchor or "", 1)
-            self._aliased_nodes += repeated
-            self._nodes += repeated
-            if self._aliased_nodes > MAX_ALIASED_NODES:
-                raise LocatedError(
-                    Location(self.source, line),
-                    f"invalid YAML: aliases repeat more than {MAX_ALIASED_NODES} nodes in this document",
-                )
-            return super().compose_node(parent, index)
-        self._depth += 1
-        if self._depth > MAX_NESTING:
-            raise LocatedError(
-                Location(self.source, line), f"invalid YAML: nested more than {MAX_NESTING} levels deep"
-            )
-        before = self._nodes
-        self._nodes += 1
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            self._anchor_sizes[anchor] = self._nodes - before
-        return node
 
 
 class _StrictConstruction(SafeConstructor):
@@ -234,14 +170,14 @@ def _shown(node: yaml.Node) -> str:
     return "a mapping" if isinstance(node, yaml.MappingNode) else "a sequence"
 
 
-class _PythonLoader(_StrictConstruction, _BoundedComposer, yaml.SafeLoader):
+class _PythonLoader(_StrictConstruction, BoundedComposer, yaml.SafeLoader):
     """The strict loader on PyYAML's pure-Python parser."""
 
 
-class _LibyamlLoader(_StrictConstruction, _BoundedComposer, CParser, Resolver):
+class _LibyamlLoader(_StrictConstruction, BoundedComposer, CParser, Resolver):
     """The strict loader on libyaml's parser: the same result about four times faster, which matters
     for policy sets of thousands of objects. It composes with PyYAML's Python composer (the
-    `_BoundedComposer` before `CParser` in the bases), not libyaml's, so that both loaders share one
+    `BoundedComposer` before `CParser` in the bases), not libyaml's, so that both loaders share one
     nesting bound; that costs about a quarter of the speed-up."""
 
     def __init__(self, stream: str) -> None:
@@ -346,74 +282,9 @@ def _unreadable(
 
 
 def load_file(path: str | Path) -> list[Any]:
-    """`load_documents` of a file; an unreadable file is a `LocatedError` naming it."""
+    """`load_documents` of a file; an unreadable file, or one that is no regular file or too large
+    (`inputs.read_input_text`), is a `LocatedError` naming it."""
     return load_documents(read_input_text(path), str(path))
-
-
-# The largest input file read: a policy set of 10,000 objects is about 6 MiB of YAML. Without a bound,
-# `/dev/zero` or a runaway generator's output is read until memory runs out.
-MAX_INPUT_BYTES = 64 * 1024 * 1024
-
-
-def read_input_text(path: str | Path, *, limit: int | None = None) -> str:
-    """The UTF-8 text of a regular file of at most `limit` bytes; anything else is a `LocatedError`."""
-    where = Location(str(path))
-    with open_input(path) as stream:
-        return read_input_stream(stream, where, limit=limit)
-
-
-def open_input(path: str | Path) -> BinaryIO:
-    """`path` opened for reading in binary, when it is a regular file; otherwise a `LocatedError`.
-
-    The file is opened non-blocking and checked with `fstat` on the open descriptor: a FIFO opened for
-    reading blocks until a writer comes (a hang), and a device such as `/dev/zero` never ends.
-    """
-    where = Location(str(path))
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as error:
-        raise LocatedError(where, f"cannot read file: {error.strerror or error}") from None
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        if stat.S_ISDIR(mode):
-            raise LocatedError(where, "is a directory, not a file")
-        raise LocatedError(where, f"not a regular file ({_file_kind(mode)}); give a file")
-    os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
-
-
-def read_input_stream(stream: BinaryIO, where: Location, *, limit: int | None = None) -> str:
-    """The UTF-8 text of an already open stream of at most `limit` bytes (default MAX_INPUT_BYTES)."""
-    limit = MAX_INPUT_BYTES if limit is None else limit
-    try:
-        data = stream.read(limit + 1)
-    except OSError as error:
-        raise LocatedError(where, f"cannot read: {error.strerror or error}") from None
-    return decode_input(data, where, limit=limit)
-
-
-def decode_input(data: bytes, where: Location, *, limit: int | None = None) -> str:
-    """`data` as UTF-8 text; more than `limit` bytes, or bytes that are not UTF-8, are located errors."""
-    limit = MAX_INPUT_BYTES if limit is None else limit
-    if len(data) > limit:
-        size = f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
-        raise LocatedError(where, f"larger than {size}, the most an input file may be; is it the right file?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        line = data.count(b"\n", 0, bad.start) + 1
-        raise LocatedError(Location(where.file, line), f"not UTF-8 text ({bad.reason})") from None
-
-
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def location_of(value: Any, key: str | None = None) -> Location | None:
