@@ -88,10 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    help_output = _GuardedOutput(sys.stdout) if sys.stdout is not None else None
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(help_output):
+            args = parser.parse_args(argv)
     except SystemExit as done:  # --help, or argparse's own usage error (status 2, already printed)
-        if not _flush_stdout("calico-conformance"):
+        # argparse swallows an OSError from writing the help; the guard saw it all the same
+        failure = help_output.failure if help_output is not None else None
+        if isinstance(failure, BrokenPipeError):
+            raise failure from None
+        if failure is not None or not _flush_stdout("calico-conformance"):
             return EXIT_OUTPUT_FAILED
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     name = f"calico-conformance {args.command}"
@@ -131,22 +137,25 @@ class _GuardedOutput:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self.failure: OSError | None = None  # the first failure, kept for callers that swallow it
 
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            raise
         except OSError as failure:
-            raise OutputFailure(failure.errno, failure.strerror) from None
+            raise self._failed(failure) from None
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            raise
         except OSError as failure:
-            raise OutputFailure(failure.errno, failure.strerror) from None
+            raise self._failed(failure) from None
+
+    def _failed(self, failure: OSError) -> OSError:
+        if not isinstance(failure, BrokenPipeError):
+            failure = OutputFailure(failure.errno, failure.strerror)
+        self.failure = self.failure or failure
+        return failure
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

@@ -39,6 +39,7 @@ def commands(tmp_path: Path) -> dict[str, list[str]]:
         "selector": ["selector", "has(a)", "--labels", "{}"],
         "selector-batch": ["selector", "--batch", str(batch)],
         "simulate": ["simulate", str(scenario), "--format", "json"],
+        "help": ["lint", "--help"],  # argparse swallows the write error; the guarded stdout does not
     }
 
 
@@ -66,7 +67,7 @@ def test_closed_stdout_exits_74_with_one_line_and_no_traceback(tmp_path: Path, n
     assert b"standard output is closed" in done.stderr
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [*NAMES, "help"])
 def test_a_reader_that_went_away_exits_141_silently(tmp_path: Path, name: str) -> None:
     argv = commands(tmp_path)[name]
     read_end, write_end = os.pipe()
@@ -77,6 +78,12 @@ def test_a_reader_that_went_away_exits_141_silently(tmp_path: Path, name: str) -
         os.close(write_end)
     assert done.returncode == EXIT_BROKEN_PIPE
     assert done.stderr == b""
+
+
+def test_help_to_a_full_disk_exits_74(tmp_path: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        done = cli(commands(tmp_path)["help"], stdout=full)
+    assert done.returncode == EXIT_OUTPUT_FAILED
 
 
 @pytest.mark.parametrize("name", NAMES)
