@@ -174,3 +174,14 @@ def test_images_refuses_a_node_image_that_is_no_image(
     status, out, err = run(capsys, "images", "--kind-configs", str(tmp_path))
     assert (status, out) == (2, "")
     assert f"{tmp_path / 'finland.yaml'}:6: nodes[0].image:" in err
+
+
+def test_a_dangling_link_named_like_a_manifest_is_named_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "10-default-deny.yaml").write_text(
+        (ROOT / "policies/reference/10-default-deny.yaml").read_text()
+    )
+    (tmp_path / "20-gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (tmp_path / "loop").symlink_to(tmp_path)  # a directory loop is not followed
+    with pytest.raises(LocatedError) as caught:
+        load_manifests([tmp_path])
+    assert str(caught.value) == f"{tmp_path / '20-gone.yaml'}: cannot read file: No such file or directory"

@@ -250,7 +250,7 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
     they are never manifests, and reading them would turn a policy directory into a wall of errors.
     A directory with no manifest files is an error ("no policies found in …"): an empty policy set
     allows everything, so a mistyped or empty directory would otherwise read as a policy set. A FIFO or
-    device named like a manifest is kept, so that reading it says "not a regular file".
+    device or a dangling symbolic link named like a manifest is kept, so that reading it says what is wrong.
     """
     files: list[Path] = []
     for path in map(Path, paths):
@@ -260,7 +260,7 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
                 for found in path.rglob("*")
                 if found.suffix in MANIFEST_SUFFIXES
                 and not found.is_dir()
-                and found.exists()
+                and (found.exists() or found.is_symlink())  # a dangling link is named, not skipped
                 and not any(part.startswith(".") for part in found.relative_to(path).parts)
             )
             if not found_here:
