@@ -9,6 +9,8 @@ left to the preflight that runs when a suite is actually selected, so `pytest te
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,8 +33,9 @@ DEFAULT_REPORT_DIR = Path("reports")
 DEFAULT_PROBE_TIMEOUT_S = 3.0  # one connect attempt; the runbook's `nc -zv` times out in a few seconds
 DEFAULT_CONVERGE_TIMEOUT_S = 90.0  # Calico programs a policy in seconds; 90 s covers a loaded kind node
 
-CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?$")
-CONTEXT_PATTERN = re.compile(r"^(?P<cluster>[a-z0-9]([-a-z0-9]*[a-z0-9])?)=(?P<context>\S+)$")
+# `\Z`, not `$`: Python's `$` also matches before a trailing newline.
+CALICO_VERSION_PATTERN = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.[0-9]+)?\Z")
+CONTEXT_PATTERN = re.compile(r"^(?P<cluster>[a-z0-9]([-a-z0-9]*[a-z0-9])?)=(?P<context>\S+)\Z")
 
 # Which options make sense for which target: anything else is a bad combination, reported before any
 # cluster is touched rather than silently ignored.
@@ -113,6 +116,10 @@ def parse_calico_version(text: str) -> str:
     return f"{int(match['major'])}.{int(match['minor'])}"
 
 
+# The longest timeout accepted: a day. `inf` or `1e400` would make every wait wait forever.
+MAX_TIMEOUT_S = 86_400.0
+
+
 def parse_seconds(option: str, text: str | float) -> float:
     try:
         seconds = float(text)
@@ -120,7 +127,39 @@ def parse_seconds(option: str, text: str | float) -> float:
         raise pytest.UsageError(f"{option} {text!r} is not a number of seconds") from None
     if not seconds > 0:
         raise pytest.UsageError(f"{option} must be more than 0 seconds, got {text}")
+    if not math.isfinite(seconds) or seconds > MAX_TIMEOUT_S:
+        raise pytest.UsageError(f"{option} must be at most {MAX_TIMEOUT_S:g} seconds (a day), got {text}")
     return seconds
+
+
+def check_report_dir(path: Path) -> Path:
+    """`path` if the run can write its reports there: a directory, or a path whose nearest existing
+    ancestor is a writable directory. Checked now, not when the reports are written at the end."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise pytest.UsageError(f"--report-dir {path}: {existing} is a dangling symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is" if existing == path else f"is inside {existing}, which is"
+        raise pytest.UsageError(f"--report-dir {path} {where} not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"--report-dir {path}: {existing} is not writable")
+    return path
+
+
+# A registry mirror as image names start with it: host (or IP), optional :port, optional path. No scheme:
+# `http://mirror/calico/node:v3.31.7` is no image name.
+REGISTRY_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*\Z")
+
+
+def parse_registry(text: str) -> str:
+    """`--registry HOST[:PORT][/PATH]`, as image names are prefixed with it."""
+    if not text.isascii() or not REGISTRY_PATTERN.match(text):
+        raise pytest.UsageError(
+            f"--registry {text!r} is not HOST[:PORT][/PATH] (lowercase, no scheme), e.g. mirror.example.com:5000"
+        )
+    return text
 
 
 def parse_contexts(values: Sequence[str]) -> dict[str, str]:
@@ -195,6 +234,10 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
     if not clusters:
         clusters = register_names  # default: every cluster of the register
     calico_manifests = options.get("calico_manifests")
+    if calico_manifests and not _absolute(calico_manifests, base_dir).is_dir():
+        raise pytest.UsageError(
+            f"--calico-manifests {calico_manifests}: not a directory (it holds the pinned operator manifests)"
+        )
     calico_version = parse_calico_version(str(options.get("calico_version") or DEFAULT_CALICO_VERSION))
     return RunConfig(
         target=target,
@@ -207,14 +250,14 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
         converge_timeout_s=parse_seconds(
             "--converge-timeout", options.get("converge_timeout") or DEFAULT_CONVERGE_TIMEOUT_S
         ),
-        report_dir=_absolute(options.get("report_dir") or DEFAULT_REPORT_DIR, base_dir),
+        report_dir=check_report_dir(_absolute(options.get("report_dir") or DEFAULT_REPORT_DIR, base_dir)),
         contexts=contexts,
         reuse_clusters=bool(options.get("reuse_clusters")),
         keep_clusters=bool(options.get("keep_clusters")),
         allow_cluster_scoped=bool(options.get("allow_cluster_scoped")),
         probe_existing_namespaces=bool(options.get("probe_existing_namespaces")),
         calico_manifests=_absolute(calico_manifests, base_dir) if calico_manifests else None,
-        registry=options.get("registry") or None,
+        registry=parse_registry(options["registry"]) if options.get("registry") else None,
         outside_echo=(
             target in OUTSIDE_ECHO_BY_DEFAULT if options.get("outside_echo") is None else bool(options["outside_echo"])
         ),

@@ -8,6 +8,13 @@ The inputs of the suites (register, layout, policy set) are read when the first 
 and the chosen target is checked after `-k`/`-m` selection (`pytest_collection_modifyitems`): a bad input
 or an unusable target is a `pytest.UsageError` (`file:line: why`, exit status 4) before any cluster is
 touched, and only when a selected test actually needs it.
+
+Under pytest-xdist the controller collects nothing (its workers do), so a bad input found by a worker's
+preflight would crash the worker ("bringing up nodes...", an internal error, exit 3). The controller
+therefore reads the inputs itself before any worker starts (`controller_preflight`) whenever the run
+was told where they are (`--policies`, `--layout`, `--kind-configs`, `--clusters`, `--calico-version`):
+the same single usage error as a serial run. (A bad option value is refused even if no selected test
+would read it, as every other bad option is; the controller cannot know the selection.)
 """
 
 from __future__ import annotations
@@ -242,9 +249,28 @@ def pytest_configure(config: pytest.Config) -> None:
     run = config.stash[RUN_CONFIG_KEY] = run_config_from_pytest(config)
     if getattr(config.option, "testrunuid", "") is None and not hasattr(config, "workerinput"):
         config.option.testrunuid = run.run_id  # xdist hands the controller's id to every worker
+    controller_preflight(config)
     _register_report_collector(config)
     if run.baseline is not None:
         config.pluginmanager.register(BaselineRecorder(str(run.baseline)), BASELINE_PLUGIN_NAME)
+
+
+# The options that say where the suites' inputs are; giving one is asking for those inputs to be used.
+INPUT_OPTION_DESTS = ("policies", "layout", "kind_configs", "clusters", "calico_version")
+
+
+def controller_preflight(config: pytest.Config) -> None:
+    """On an xdist controller, refuse bad suite inputs now, as the serial preflight would later."""
+    if getattr(config.option, "dist", "no") == "no" or hasattr(config, "workerinput"):
+        return
+    if getattr(config.option, "collectonly", False):
+        return
+    if not any(config.getoption(dest) for dest in INPUT_OPTION_DESTS):
+        return
+    suite_inputs(config)
+    error = config.stash[RUN_INPUTS_KEY]
+    if isinstance(error, pytest.UsageError):
+        raise error
 
 
 def _register_report_collector(config: pytest.Config) -> None:

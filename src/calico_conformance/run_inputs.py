@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.evaluate import Oracle
-from calico_conformance.oracle.loader import load_manifests, manifest_files
+from calico_conformance.oracle.loader import load_manifests, manifest_files, require_policies
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.tenancy.layout import TenancyLayout, load_layout
 from calico_conformance.tenancy.register import ClusterSpec, cluster_by_name, load_register
@@ -45,8 +45,8 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
                 Location(str(run.kind_configs)),
                 f"cluster {name!r} is not in the register; choose from: {', '.join(registered)}",
             )
-    if not run.layout.is_file():
-        raise LocatedError(Location(str(run.layout)), "the tenancy layout (--layout) is not a file")
+    if not run.layout.exists():  # anything else (a directory, a FIFO) is refused by the reader, saying what
+        raise LocatedError(Location(str(run.layout)), "the tenancy layout (--layout) does not exist")
     layout = load_layout(run.layout)
     for name, network in layout.networks.items():
         if name not in registered:
@@ -65,6 +65,7 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
     # policies/tenancy.yaml): it is the layout, not a manifest of the set.
     files = [file for file in manifest_files([run.policies]) if file.resolve() != run.layout.resolve()]
     resources = load_manifests(files, calico_version=run.calico_version)
+    require_policies(resources, [run.policies])
     clusters = run.clusters or tuple(registered)
     # What loads may still be unjudgeable (a policy in a tier with no Tier object): building the oracle
     # once says so now, as a usage error, instead of erroring every test later.

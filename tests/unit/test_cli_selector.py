@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -133,22 +134,83 @@ def test_batch_reads_stdin_for_dash(
         pytest.param('{"selector": "", "labels": {}, "label": {}}', "unknown key 'label'", id="misspelt-key"),
     ],
 )
-def test_a_malformed_batch_line_exits_2_naming_file_and_line(
+def test_a_malformed_batch_line_is_answered_on_its_own_line_and_the_rest_still_are(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, bad_line: str, why: str
 ) -> None:
-    batch = write_lines(tmp_path / "cases.jsonl", case("has(a)", {}), case("has(b)", {}), bad_line)
+    batch = write_lines(
+        tmp_path / "cases.jsonl", case("has(a)", {}), case("has(b)", {}), bad_line, case("has(c)", {"c": ""})
+    )
     status, out, err = run(capsys, "--batch", str(batch))
-    assert (status, out) == (2, "")  # nothing printed: a partial answer must not pass for a whole one
-    assert f"{batch}:3: {why}" in err
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert answers[:2] == [{"valid": True, "matches": False}] * 2
+    assert answers[2] == {"valid": False, "error": answers[2]["error"]}
+    assert answers[2]["error"].startswith(f"{batch}:3: {why}")
+    assert answers[3] == {"valid": True, "matches": True}
+    assert len(answers) == 4
+    # every line answered, yet the exit status says the batch had a bad line, and stderr which
+    assert status == 2
+    assert f"malformed batch line {batch}:3: {why}" in err
 
 
 def test_a_malformed_stdin_line_is_named_as_stdin(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("{}\n"))
-    status, _, err = run(capsys, "--batch", "-")
+    status, out, err = run(capsys, "--batch", "-")
     assert status == 2
+    assert json.loads(out) == {"valid": False, "error": "<stdin>:1: missing 'selector' and 'labels'"}
     assert "<stdin>:1: missing 'selector' and 'labels'" in err
+
+
+def test_a_batch_line_nested_too_deeply_is_answered_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = '{"selector": "", "labels": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(deep + "\n" + case("", {}) + "\n"))
+    status, out, _ = run(capsys, "--batch", "-")
+    assert status == 2
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"valid": False, "error": "<stdin>:1: nested too deeply; a case is one flat JSON object"},
+        {"valid": True, "matches": True},
+    ]
+
+
+def test_an_overlong_batch_line_is_answered_and_the_next_line_still_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_line = "x" * (2 * 1024 * 1024)
+    monkeypatch.setattr("sys.stdin", io.StringIO(long_line + "\n" + case("", {}) + "\n"))
+    status, out, _ = run(capsys, "--batch", "-")
+    assert status == 2
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"valid": False, "error": "<stdin>:1: a line longer than 1024 KiB; one case a line"},
+        {"valid": True, "matches": True},
+    ]
+
+
+def test_deeply_nested_labels_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "has(a)", "--labels", "[" * 100_000 + "]" * 100_000)
+    assert (status, out) == (2, "")
+    assert "--labels is nested too deeply" in err
+
+
+def test_closed_stdin_for_batch_dash_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", None)
+    status, out, err = run(capsys, "--batch", "-")
+    assert (status, out) == (2, "")
+    assert "standard input is closed" in err
+
+
+def test_a_fifo_as_batch_file_is_refused_without_waiting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "cases.jsonl"
+    os.mkfifo(fifo)
+    status, out, err = run(capsys, "--batch", str(fifo))
+    assert (status, out) == (2, "")
+    assert f"{fifo}: not a regular file (a FIFO)" in err
 
 
 def test_a_missing_batch_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -162,4 +224,4 @@ def test_a_batch_file_that_is_not_utf8_exits_2(capsys: pytest.CaptureFixture[str
     batch.write_bytes(b"\xff\xfe{}\n")
     status, _, err = run(capsys, "--batch", str(batch))
     assert status == 2
-    assert f"{batch}: not UTF-8 text" in err
+    assert f"{batch}:1: not UTF-8 text" in err

@@ -3,6 +3,7 @@ that names the valid choices. No pytest run is involved: `resolve_run_config` ta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ def test_calico_versions_reduce_to_major_minor(text: str, version: str) -> None:
     assert parse_calico_version(text) == version
 
 
-@pytest.mark.parametrize("text", ["latest", "3", "3.x", ""])
+@pytest.mark.parametrize("text", ["latest", "3", "3.x", "", "\uff13.31", "3.31\n3.27"])
 def test_a_calico_version_that_is_no_version_is_refused(text: str) -> None:
     with pytest.raises(pytest.UsageError, match=r"is not a version like 3\.31"):
         parse_calico_version(text)
@@ -134,8 +135,19 @@ def test_calico_version_tuple_orders_numerically(base: Path) -> None:
     assert resolve(base, calico_version="3.9").calico_version_tuple < (3, 29)
 
 
-@pytest.mark.parametrize(("text", "why"), [("soon", "is not a number"), ("0", "more than 0"), ("-1", "more than 0")])
-def test_timeouts_must_be_positive_numbers(text: str, why: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("soon", "is not a number"),
+        ("0", "more than 0"),
+        ("-1", "more than 0"),
+        ("nan", "more than 0"),
+        ("inf", "at most 86400 seconds"),
+        ("1e400", "at most 86400 seconds"),
+        ("100000", "at most 86400 seconds"),
+    ],
+)
+def test_timeouts_must_be_positive_finite_numbers(text: str, why: str) -> None:
     with pytest.raises(pytest.UsageError, match=why):
         parse_seconds("--probe-timeout", text)
 
@@ -194,3 +206,34 @@ def test_the_default_policy_set_fits_the_calico_version(base: Path, version: str
 
 def test_a_policy_set_that_is_given_wins_over_the_default_for_the_version(base: Path) -> None:
     assert resolve(base, target="static", calico_version="3.27", policies="mine").policies == base / "mine"
+
+
+# --- --report-dir is checked before the run, not when the reports are written at its end ---------------
+
+
+def test_a_report_dir_that_is_a_file_is_refused(base: Path) -> None:
+    (base / "reports.txt").write_text("not a directory")
+    with pytest.raises(pytest.UsageError, match=r"reports\.txt is not a directory"):
+        resolve(base, report_dir="reports.txt")
+
+
+def test_a_report_dir_inside_a_file_is_refused(base: Path) -> None:
+    (base / "reports.txt").write_text("not a directory")
+    with pytest.raises(pytest.UsageError, match=r"is inside .*reports\.txt, which is not a directory"):
+        resolve(base, report_dir="reports.txt/run-1")
+
+
+def test_a_report_dir_not_yet_made_under_a_writable_directory_is_fine(base: Path) -> None:
+    assert resolve(base, report_dir="out/run-1").report_dir == base / "out" / "run-1"
+
+
+def test_an_unwritable_report_dir_is_refused(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = base / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):
+        # root may write anywhere, and no unprivileged interpreter is at hand here: let the operating
+        # system answer for an ordinary user, as it does for one
+        monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)
+    with pytest.raises(pytest.UsageError, match=f"--report-dir {locked / 'reports'}: {locked} is not writable"):
+        resolve(base, report_dir="locked/reports")

@@ -147,11 +147,73 @@ def test_a_value_yaml_cannot_construct_is_an_error_at_its_line(text: str, line: 
     assert error.why.startswith("invalid YAML")
 
 
-def test_nesting_deeper_than_python_can_construct_is_an_error_naming_the_file() -> None:
-    depth = 5000
+@pytest.mark.parametrize("depth", [101, 999, 1001, 5000])
+def test_nesting_deeper_than_the_bound_is_the_same_located_error_on_either_parser(depth: int) -> None:
+    # 999 and 1001 straddle libyaml 0.2.5's own flow limit, 5000 is past Python's recursion limit:
+    # each used to give a different message or no line, depending on the machine.
     error = load_error("a: " + "[" * depth + "]" * depth + "\n")
-    assert error.location == Location("input.yaml")
-    assert error.why == "invalid YAML: nested too deeply to read"
+    assert error.location == Location("input.yaml", 1)
+    assert error.why == "invalid YAML: nested more than 100 levels deep"
+
+
+def test_nesting_of_exactly_the_bound_reads() -> None:
+    # the document's mapping is level 1, so 99 brackets make 100 levels
+    (document,) = load_documents("a: " + "[" * 99 + "]" * 99 + "\n", "input.yaml")
+    assert isinstance(document["a"], list)
+
+
+def test_too_deep_block_nesting_names_the_line_where_the_bound_is_crossed() -> None:
+    text = "".join("  " * level + f"k{level}:\n" for level in range(120)) + "  " * 120 + "leaf: 1\n"
+    error = load_error(text)
+    # the mapping holding key k_n is level n + 1 and is written on line n + 1; the key k99 of the
+    # 100th mapping is the 101st level, on line 100
+    assert error.location == Location("input.yaml", 100)
+    assert error.why == "invalid YAML: nested more than 100 levels deep"
+
+
+def test_too_deep_flow_nesting_over_many_lines_names_the_same_line_on_either_parser() -> None:
+    # one `[` a line: the sequence opened on line n is level n + 1 (the document's mapping is level
+    # 1), so the 101st level opens on line 100; libyaml's scanner meanwhile looks 1,500 `[` ahead
+    error = load_error("a: [\n" + " [\n" * 1500 + " ]" * 1501 + "\n")
+    assert error.location == Location("input.yaml", 100)
+    assert error.why == "invalid YAML: nested more than 100 levels deep"
+
+
+def test_nesting_bound_does_not_depend_on_the_recursion_limit() -> None:
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        error = load_error("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert error.why == "invalid YAML: nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "character"),
+    [("\x00", 1, 0), ("a: 1\nb: caf\u00e9\x1f\n", 2, 0x1F), ("a: 1\nb: \u00e9\u00e9\n\nc: \x07\n", 4, 7)],
+)
+def test_a_character_yaml_forbids_is_named_at_its_line_on_either_parser(
+    text: str, line: int, character: int
+) -> None:
+    # PyYAML's reader refuses it while the loader is made, libyaml's while parsing, with its offset
+    # in bytes (the é before it are two bytes each): both give this one error
+    error = load_error(text)
+    assert error.location == Location("input.yaml", line)
+    assert error.why == f"invalid YAML: character #x{character:04x} is not allowed in YAML text"
+
+
+def test_an_alias_bomb_is_refused_at_the_alias_that_crosses_the_bound() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 9)]
+    error = load_error("\n".join(lines) + "\n")
+    # a_n holds 1 + 10 x (nodes of a_(n-1)) nodes: 11, 111, 1,111, 11,111; aliases repeat 110 on
+    # line 2, 1,110 on line 3, 11,110 on line 4, so 12,330 before a4 (line 5), whose eighth alias of
+    # 11,111 nodes brings the total past 100,000
+    assert error.location == Location("input.yaml", 5)
+    assert error.why == "invalid YAML: aliases repeat more than 100000 nodes in this document"
 
 
 def test_an_unreadable_file_is_a_located_error(tmp_path: Path) -> None:

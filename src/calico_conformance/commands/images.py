@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from calico_conformance.cli import EXIT_OK, Command, UsageFailure
 from calico_conformance.cluster.images import suite_images
-from calico_conformance.cluster.releases import DEFAULT_LIVE_VERSION, RELEASES, release_for
+from calico_conformance.cluster.releases import DEFAULT_LIVE_VERSION, RELEASES, CalicoRelease, release_for
+from calico_conformance.config import parse_registry
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -56,13 +60,38 @@ def kind_node_images(directory: Path) -> list[str]:
     return images
 
 
-def run(args: argparse.Namespace) -> int:
-    version = args.calico_version.removeprefix("v")
-    version = ".".join(version.split(".")[:2])
+# X.Y or X.Y.Z with an optional v, ASCII digits only (`\d` would take full-width digits).
+VERSION = re.compile(r"v?(?P<minor>[0-9]+\.[0-9]+)(?P<patch>\.[0-9]+)?")
+
+
+def pinned_release(text: str) -> CalicoRelease:
+    """The pinned release `--calico-version` names: `3.31`, `v3.31` or the pinned patch `v3.31.7`.
+
+    Another patch of a pinned minor is refused rather than silently listed as the pinned one: the
+    images of v3.31.9 are not those of v3.31.7.
+    """
+    match = VERSION.fullmatch(text)
+    if match is None:
+        raise UsageFailure(f"--calico-version {text!r} is not a version like 3.31 or v3.27.5")
+    minor = ".".join(str(int(part)) for part in match["minor"].split("."))
     try:
-        release = release_for(version)
+        release = release_for(minor)
     except ValueError as unpinned:
         raise UsageFailure(str(unpinned)) from None
+    if match["patch"] is not None and f"v{minor}{match['patch']}" != release.tag:
+        raise UsageFailure(
+            f"--calico-version {text}: the pinned {minor} release is {release.tag}; give {minor} or {release.tag}"
+        )
+    return release
+
+
+def run(args: argparse.Namespace) -> int:
+    release = pinned_release(args.calico_version)
+    if args.registry is not None:
+        try:
+            parse_registry(args.registry)
+        except pytest.UsageError as bad:
+            raise UsageFailure(str(bad)) from None
     extra = kind_node_images(args.kind_configs) if args.kind_configs else []
     images = suite_images(release, registry=args.registry, extra=extra)
     if args.format == "json":

@@ -3,7 +3,9 @@
 Reads a policy set (files and directories of manifests) the way the oracle reads it and reports every
 finding as `file:line: severity id: message (fix: hint)`, as JSON, or as SARIF 2.1.0 for code-scanning
 pages that show findings inline on a pull request. Exit status: 1 when a finding at or above `--fail-on`
-exists, 0 otherwise, 2 for bad usage (a path that does not exist, a bad layout).
+exists, 0 otherwise, 2 for bad usage (a path that does not exist, a bad layout, no policies found in
+the paths: an empty set would otherwise read as a clean one); 74 and 141 when the output cannot be
+delivered (cli.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,12 @@ from pathlib import Path
 
 from calico_conformance.lint.findings import Finding
 from calico_conformance.oracle.errors import LocatedError, Location
-from calico_conformance.oracle.loader import ALTERNATIVE_SETS, collect_manifests, manifest_files
+from calico_conformance.oracle.loader import (
+    ALTERNATIVE_SETS,
+    collect_manifests,
+    manifest_files,
+    require_policies,
+)
 from calico_conformance.oracle.loader_calico import FELIX_LEVEL_API_VERSION
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.tenancy.layout import KIND as LAYOUT_KIND
@@ -99,6 +104,7 @@ def load_for_lint(
     `layout` is not read as a manifest, and any other layout file met is named in a note, not reported
     as a bad manifest.
     """
+    paths = list(paths)
     files = manifest_files(paths)
     if layout is not None:
         files = [file for file in files if file.resolve() != Path(layout).resolve()]
@@ -113,4 +119,6 @@ def load_for_lint(
         *loader_findings(error for error in errors if LAYOUT_KIND_ERROR not in error.why),
         *crd_api_findings(resources),
     ]
+    if not findings:  # nothing refused and nothing read: "0 findings" would read as a clean set
+        require_policies(resources, paths)
     return LoadedSet(resources, findings, notes)

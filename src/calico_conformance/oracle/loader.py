@@ -56,7 +56,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CALICO_API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 # 3.29+ policy names may carry one `tier.` prefix (calico-semantics.md §1.10); the version check on
 # dots is in loader_calico, which knows the tier.
-_POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$")
+_POLICY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?\Z")
 _POLICY_NAME_RULE = "lowercase alphanumeric and '-', optionally prefixed with '<tier>.'"
 
 
@@ -289,22 +289,44 @@ def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
 
     Inside a directory, names starting with a dot are skipped (`.github/` workflows, editor backups):
     they are never manifests, and reading them would turn a policy directory into a wall of errors.
+    A directory with no manifest files is an error ("no policies found in …"): an empty policy set
+    allows everything, so a mistyped or empty directory would otherwise read as a policy set. A FIFO or
+    device or a dangling symbolic link named like a manifest is kept, so that reading it says what is wrong.
     """
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(
+            found_here = sorted(
                 found
                 for found in path.rglob("*")
-                if found.is_file()
-                and found.suffix in MANIFEST_SUFFIXES
+                if found.suffix in MANIFEST_SUFFIXES
+                and not found.is_dir()
+                and (found.exists() or found.is_symlink())  # a dangling link is named, not skipped
                 and not any(part.startswith(".") for part in found.relative_to(path).parts)
             )
-        elif path.is_file():
-            files.append(path)
+            if not found_here:
+                raise LocatedError(
+                    None,  # the message names the directory
+                    f"no policies found in {path}: it holds no {', '.join(sorted(MANIFEST_SUFFIXES))} files",
+                )
+            files += found_here
+        elif path.exists() or path.is_symlink():
+            files.append(path)  # reading it says what is wrong with anything but a regular file
         else:
             raise LocatedError(Location(str(path)), "no such file or directory")
     return files
+
+
+def require_policies(resources: ResourceSet, paths: Iterable[str | Path]) -> None:
+    """A policy set with no policy in it is a usage error: it would allow every flow, silently."""
+    if resources.policies:
+        return
+    given = [str(path) for path in paths]
+    raise LocatedError(
+        None,  # the message names the paths
+        f"no policies found in {', '.join(given)}: no NetworkPolicy, GlobalNetworkPolicy or "
+        "Kubernetes NetworkPolicy object",
+    )
 
 
 def collect_manifests(

@@ -13,13 +13,13 @@ The two things a reader of Calico manifests gets wrong most often are decided he
 from __future__ import annotations
 
 from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.oracle.loader_calico_rules import read_rule, read_selector
+from calico_conformance.oracle.loader_calico_rules import read_rule, read_selector, refuse_catch_all_not_nets
 from calico_conformance.oracle.loader_document import (
     DNS_LABEL,
     TIER_PREFIX_OPTIONAL_SINCE,
     TIERS_SINCE,
     Document,
-    parse_cidr,
+    parse_network_set_net,
     version_text,
 )
 from calico_conformance.oracle.model import (
@@ -158,7 +158,7 @@ def read_calico_policy(document: Document) -> Policy:
                 f"unknown performance hint {hint.value!r}; expected {', '.join(PERFORMANCE_HINTS)}"
             )
     kind: PolicyKind = "GlobalNetworkPolicy" if is_global else "NetworkPolicy"
-    return Policy(
+    policy = Policy(
         kind=kind,
         name=document.name,
         namespace=document.namespace,
@@ -173,6 +173,8 @@ def read_calico_policy(document: Document) -> Policy:
         location=document.location,
         api_version=document.api_version,
     )
+    refuse_catch_all_not_nets(spec, document.version)  # after the rules read: they are well formed
+    return policy
 
 
 def _check_host_flags(spec: Node) -> None:
@@ -232,7 +234,7 @@ def read_network_set(document: Document) -> NetworkSet:
     if spec_node is not None:
         spec_node.fields({"nets"}, what=f"a {document.kind} spec")
         nets_node = spec_node.get("nets")
-        nets = tuple(parse_cidr(item) for item in nets_node.items("nets")) if nets_node is not None else ()
+        nets = tuple(parse_network_set_net(item) for item in nets_node.items("nets")) if nets_node is not None else ()
     return NetworkSet(
         document.name,
         document.namespace,

@@ -10,9 +10,10 @@ namespaceSelector, `services` alone.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
-from calico_conformance.oracle.loader_document import parse_cidr
+from calico_conformance.oracle.loader_document import parse_rule_net
 from calico_conformance.oracle.model import (
     PROTOCOL_NUMBERS,
     Action,
@@ -33,8 +34,11 @@ from calico_conformance.oracle.yamlsrc import Node
 ACTIONS: tuple[Action, ...] = ("Allow", "Deny", "Pass", "Log")
 PORT_PROTOCOLS = frozenset({6, 17, 132})  # numorstring `SupportsPorts`: TCP, UDP, SCTP — not UDPLite
 ICMP_PROTOCOLS = {1: 4, 58: 6}  # ICMP -> IPv4, ICMPv6 -> IPv6
-_PORT_RANGE = re.compile(r"^(\d+):(\d+)$")
-_PORT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+# numorstring/port.go lines 57-59 (v3.27.5 and v3.31.7), in Python: Go's `\d` is ASCII [0-9] (Python's
+# takes full-width and superscript digits) and Go's `$` ends the text (Python's also matches before a
+# trailing newline, which a YAML block scalar leaves).
+_PORT_RANGE = re.compile(r"^([0-9]+):([0-9]+)\Z")
+_PORT_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}\Z")
 HTTP_UNSUPPORTED = (
     "http rules need application-layer policy (Istio and Dikastes) and are not supported by the oracle"
 )
@@ -114,7 +118,7 @@ def read_port(node: Node) -> Port:
     if isinstance(value, int):
         number = _port_number(node, value)
         return PortRange(number, number)
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not isdigit alone: it takes full-width and superscripts
         number = _port_number(node, int(value))
         return PortRange(number, number)
     span = _PORT_RANGE.match(value)
@@ -129,7 +133,7 @@ def read_port(node: Node) -> Port:
 
 
 def _nets(node: Node | None) -> tuple[IPNetwork, ...]:
-    return tuple(parse_cidr(item) for item in node.items()) if node is not None else ()
+    return tuple(parse_rule_net(item) for item in node.items()) if node is not None else ()
 
 
 def _ports(node: Node | None) -> tuple[Port, ...]:
@@ -281,3 +285,38 @@ def _check_families(rule: Node, ip_version: int | None, *entities: EntityRule) -
         raise rule.error("a rule may not mix IPv4 and IPv6 CIDRs")
     if ip_version is not None and families and families != {ip_version}:
         raise rule.error(f"CIDRs of IPv{families.pop()} do not match ipVersion {ip_version}")
+
+
+# Calico's rule validator refuses a catch-all CIDR in `notNets` ("catch-all CIDR in negation creates
+# logical contradiction (matches no traffic)": libcalico-go validator.go v3.31.7 lines 1357-1373; the
+# IPv4 test is the text "0.0.0.0/0", the IPv6 one any spelling of ::/0). It came in v3.30.4 (PR #10563)
+# and is absent from v3.27.5 to v3.30.0; the oracle models versions by minor, so it applies from 3.31.
+CATCH_ALL_NOT_NETS_REFUSED_SINCE = (3, 31)
+
+
+def refuse_catch_all_not_nets(spec: Node, version: tuple[int, int]) -> None:
+    """From CATCH_ALL_NOT_NETS_REFUSED_SINCE, a `notNets` item that excludes every address is an error."""
+    if version < CATCH_ALL_NOT_NETS_REFUSED_SINCE:
+        return
+    for direction in ("ingress", "egress"):
+        rules = spec.get(direction)
+        for rule in rules.items(direction) if rules is not None else []:
+            for side_name in ("source", "destination"):
+                side = rule.get(side_name) if isinstance(rule.value, dict) else None
+                not_nets = side.get("notNets") if side is not None and isinstance(side.value, dict) else None
+                for item in not_nets.items("notNets") if not_nets is not None else []:
+                    text = item.value if isinstance(item.value, str) else ""
+                    if text == "0.0.0.0/0" or (":" in text and _is_all_ipv6(text)):
+                        raise item.error(
+                            f"notNets {text!r} excludes every address, so the rule matches no traffic; "
+                            "Calico refuses it from v3.30.4 ('catch-all CIDR in negation creates logical "
+                            "contradiction')"
+                        )
+
+
+def _is_all_ipv6(text: str) -> bool:
+    try:
+        network = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return network.version == 6 and network.prefixlen == 0

@@ -32,11 +32,14 @@ TIER_PREFIX_OPTIONAL_SINCE = (3, 32)
 # `default` unless configured otherwise; the oracle assumes the default context.
 NAMESPACE_WHEN_OMITTED = "default"
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# Kubernetes' and Calico's patterns (apimachinery validation.IsDNS1123Label/Subdomain, IsQualifiedName,
+# IsValidLabelValue) are Go regexps, whose `$` matches only at the end of the text. Python's `$` also
+# matches before a trailing newline, which a YAML block scalar (`name: |`) leaves: hence `\Z`.
+_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?\Z")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
 
 # ObjectMeta fields a manifest (or `kubectl get -o yaml` output) may carry; all but name, namespace and
 # labels are irrelevant to policy and ignored, anything else is a typo worth reporting.
@@ -49,6 +52,21 @@ METADATA_FIELDS = frozenset(
 )  # fmt: skip
 
 CalicoVersion = tuple[int, int]
+
+# The name Calico gives a Kubernetes NetworkPolicy in its own model (libcalico-go names/policy.go,
+# v3.31.7 line 32; backend/k8s/conversion in v3.27.5). A projectcalico.org/v3 NetworkPolicy with this
+# prefix is refused by the Calico API server's storage, "kubernetes network policies must be managed
+# through the kubernetes API" (apiserver/pkg/storage/calico/policy_storage.go, v3.31.7 line 29,
+# v3.27.5 line 33), while calicoctl, writing through libcalico-go's clientv3, accepts it:
+# `ValidateTieredPolicyName` passes any knp.default. name (names/policy.go v3.31.7 lines 107-113, 170-176).
+KNP_PREFIX = "knp.default."
+KNP_NAME_REFUSED = (
+    "invalid name {name!r}: 'knp.default.' names the Kubernetes NetworkPolicy {short!r} in Calico's "
+    "model. The Calico API server (kubectl apply) refuses to create a projectcalico.org/v3 NetworkPolicy "
+    "so named ('kubernetes network policies must be managed through the kubernetes API'); calicoctl "
+    "would accept it, but then it stands in the place of a Kubernetes policy. Write a networking.k8s.io/v1 "
+    "NetworkPolicy named {short!r}, or give this policy another name"
+)
 
 
 def parse_calico_version(text: object, location: Location | None = None) -> CalicoVersion:
@@ -109,13 +127,69 @@ def read_labels(node: Node | None) -> Labels:
 
 
 def parse_cidr(node: Node) -> IPNetwork:
-    """A CIDR with a `/` (Calico's validator calls a bare IP "invalid CIDR"); host bits are masked off,
-    as Go's `net.ParseCIDR` does for both Kubernetes and Calico."""
-    text = node.string()
+    """A CIDR with a `/`, as Go's `net.ParseCIDR` reads it for Kubernetes' ipBlock: host bits are
+    masked off, a bare address and an IPv6 zone (`fe80::1%eth0/64`) are refused (`ParseCIDR` parses
+    the address with `parseIPv6(addr, false)`: zones not allowed)."""
+    text = _address_text(node)
     if "/" not in text:
         raise node.error(f"invalid CIDR {text!r}: expected address/prefix-length, e.g. {text}/32")
+    return _network(node, text, strict=False)
+
+
+def parse_rule_net(node: Node) -> IPNetwork:
+    """A Calico rule's `nets`/`notNets` item, exactly as Calico v3.27.5 and v3.31.7 validate it.
+
+    Two checks of libcalico-go `lib/validator/v3/validator.go` apply (both versions alike):
+    * the field tag `net` (api `projectcalico/v3/policy_common.go` lines 112 and 166) is
+      `validateIPNetwork` (v3.31.7 lines 232, 693-703; v3.27.5 lines 216, 636-646): `ParseCIDROrIP`,
+      then `ipn.IP.String() == ipa.String()`, so a CIDR with host bits set (`10.0.0.1/8`) is refused;
+    * the rule's struct validator `validateRule` parses every item with `cnet.ParseCIDR` (v3.31.7
+      line 1359, v3.27.5 line 1221) and reports "invalid CIDR" on failure, so a bare address, which
+      the field tag alone would take as a /32, is refused too.
+    """
+    text = _address_text(node)
+    if "/" not in text:
+        raise node.error(
+            f"invalid CIDR {text!r}: Calico's rule validator needs address/prefix-length (validateRule "
+            f"parses rule nets with net.ParseCIDR, which has no bare-address form); write {text}/"
+            f"{32 if ':' not in text else 128}"
+        )
+    network = _network(node, text, strict=False)
+    if ipaddress.ip_interface(text).ip != network.network_address:
+        raise node.error(
+            f"invalid CIDR {text!r}: host bits are set; Calico's validator refuses rule nets that are not "
+            f"strictly masked (validateIPNetwork); write {network}"
+        )
+    return network
+
+
+def parse_network_set_net(node: Node) -> IPNetwork:
+    """A NetworkSet or GlobalNetworkSet `nets` item: the field tag `cidr` (api
+    `projectcalico/v3/networkset.go` line 49, `globalnetworkset.go` line 51) is `validateCIDR`
+    (libcalico-go validator.go v3.31.7 lines 240, 752; v3.27.5 lines 222, 695): `ParseCIDROrIP`
+    (`lib/net/ipnet.go` v3.31.7 line 113, v3.27.5 line 109), not strictly masked. So a bare address is
+    the /32 (or /128) of it, and host bits are masked off as `ParseCIDR` does."""
+    text = _address_text(node)
+    if "/" not in text:
+        text = f"{text}/{128 if ':' in text else 32}"
+    return _network(node, text, strict=False)
+
+
+def _address_text(node: Node) -> str:
+    text = node.string()
+    if "%" in text:
+        raise node.error(
+            f"invalid CIDR {text!r}: an IPv6 zone (%...) is not accepted; Go's net.ParseCIDR and ParseIP, "
+            "which Kubernetes and Calico use, parse addresses without zones"
+        )
+    if not text.isascii() or text != text.strip():
+        raise node.error(f"invalid CIDR {text!r}: only ASCII hex digits, '.', ':' and '/' are allowed")
+    return text
+
+
+def _network(node: Node, text: str, *, strict: bool) -> IPNetwork:
     try:
-        return ipaddress.ip_network(text, strict=False)
+        return ipaddress.ip_network(text, strict=strict)
     except ValueError:
         raise node.error(f"invalid CIDR {text!r}") from None
 
@@ -158,6 +232,8 @@ def read_document(
     if name_node is None:
         raise metadata.error("'name' is required (generateName cannot be resolved without a cluster)")
     name = name_node.string()
+    if kind == "NetworkPolicy" and api_version != "networking.k8s.io/v1" and name.startswith(KNP_PREFIX):
+        raise name_node.error(KNP_NAME_REFUSED.format(name=name, short=name.removeprefix(KNP_PREFIX)))
     if len(name) > 253 or not name_pattern.match(name):
         raise name_node.error(f"invalid name {name!r}: a {kind} name must be {name_rule}")
     namespace_node = metadata.get("namespace")

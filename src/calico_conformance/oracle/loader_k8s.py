@@ -49,7 +49,7 @@ KNP_PROTOCOLS = ("TCP", "UDP", "SCTP")
 DEFAULT_KNP_PROTOCOL = "TCP"  # API server default for NetworkPolicyPort.protocol
 ORCHESTRATOR_TERM = f"{ORCHESTRATOR_LABEL} == 'k8s'"
 # IANA_SVC_NAME, the API server's rule for a named port: <= 15 chars, lowercase, a letter, no '--'.
-_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 POLICY_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})

@@ -46,7 +46,7 @@ POD_ADDRESS_POOL = ipaddress.ip_network("10.244.0.0/16")
 PROBE_PROTOCOLS = ("TCP", "UDP", "SCTP", "ICMP")
 CONTAINER_PORT_PROTOCOLS = ("TCP", "UDP", "SCTP")
 DEFAULT_SERVICE_ACCOUNT = "default"
-_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")  # IANA_SVC_NAME, as for container ports
+_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")  # IANA_SVC_NAME, as for container ports
 
 SCENARIO_FIELDS = frozenset({"calicoVersion", "description", "namespaces", "pods", "resources", "probes"})
 NAMESPACE_FIELDS = frozenset({"name", "labels"})
@@ -111,6 +111,8 @@ def _resources(node: Node | None, version: str, base_directory: Path) -> Resourc
     for item in node.items("resources") if node is not None else []:
         if isinstance(item.value, dict) and set(item.value) == {"file"}:
             file_node = item.require("file")
+            if not file_node.string().strip():
+                raise file_node.error("an empty file name would read the scenario's own directory")
             target = base_directory / file_node.string()
             if not target.exists():
                 raise file_node.error(f"no such file or directory: {target}")
@@ -179,11 +181,19 @@ def _next_free(free: Any, root: Node) -> IPAddress:
 
 
 def _address(node: Node) -> IPAddress:
-    text = node.string()
+    text = _without_zone(node, node.string())
     try:
         return ipaddress.ip_address(text)
     except ValueError:
         raise node.error(f"invalid IP address {text!r}") from None
+
+
+def _without_zone(node: Node, text: str) -> str:
+    """Pod and outside addresses have no IPv6 zone (`fe80::1%eth0`): Python's ipaddress takes one, Go's
+    net.ParseIP, which Kubernetes and Calico use, does not."""
+    if "%" in text:
+        raise node.error(f"invalid IP address {text!r}: an IPv6 zone (%...) is not an address of its own")
+    return text
 
 
 def _pod(item: Node, address: IPAddress, namespaces: Mapping[str, Namespace]) -> Pod:
@@ -278,6 +288,7 @@ def _endpoint(node: Node, pod_keys: set[str]) -> str:
         return text
     if "/" in text:
         raise node.error(f"no pod {text!r} in this scenario")
+    _without_zone(node, text)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

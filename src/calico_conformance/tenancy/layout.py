@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from calico_conformance.oracle.errors import LocatedError, Location
+from calico_conformance.oracle.loader_document import validate_label_key, validate_label_value
 from calico_conformance.oracle.model import IPAddress, Labels
 from calico_conformance.oracle.yamlsrc import Node, load_file
 from calico_conformance.tenancy.model import (
@@ -49,7 +50,8 @@ __all__ = [
 API_VERSION = "calico-conformance/v1"
 KIND = "TenancyLayout"
 PROBE_PROTOCOLS = ("TCP", "UDP")  # SCTP needs a kernel module most nodes (and this machine) lack
-DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 TOP_FIELDS = (
     "apiVersion",
@@ -137,10 +139,39 @@ def _service(node: Node) -> Service:
     if protocol not in PROBE_PROTOCOLS:
         raise protocol_node.error(f"protocol {protocol!r} cannot be probed; choose one of: {', '.join(PROBE_PROTOCOLS)}")
     name = node.get("name")
+    if name is not None and not _is_port_name(name.string()):
+        raise name.error(
+            f"port name {name.value!r} is not a Kubernetes port name (IANA_SVC_NAME: at most 15 lower-case "
+            "letters, digits and '-', at least one letter, no '--', no '-' at either end)"
+        )
     return Service(port, protocol, name.string() if name else None)
 
 
+def _is_port_name(text: str) -> bool:
+    """Kubernetes' IsValidPortName (apimachinery validation), which a container port's name must pass."""
+    return (
+        len(text) <= 15
+        and PORT_NAME.match(text) is not None
+        and "--" not in text
+        and any("a" <= char <= "z" for char in text)
+    )
+
+
+def _labels(node: Node | None) -> dict[str, str]:
+    """A label map whose keys and values Kubernetes accepts (the probe pods carry them)."""
+    if node is None:
+        return {}
+    labels = node.string_map("labels")
+    for key, value in labels.items():
+        where = node.get(key) or node
+        validate_label_key(where, key)
+        validate_label_value(where, key, value)
+    return labels
+
+
 def _address(node: Node) -> IPAddress:
+    if "%" in node.string():  # Python takes an IPv6 zone, Go's net.ParseIP (Kubernetes, Calico) does not
+        raise node.error(f"{node.value!r} is not an IP address: an IPv6 zone (%...) is not accepted")
     try:
         return ipaddress.ip_address(node.string())
     except ValueError:
@@ -155,7 +186,7 @@ def _workload(node: Node, namespace: str) -> Workload:
     return Workload(
         namespace=namespace,
         name=_name(node.require("name"), "workload name"),
-        labels=Labels.of(labels.string_map("labels") if labels else {}),
+        labels=Labels.of(_labels(labels)),
         ports=ports,
         location=node.location,
     )
@@ -170,7 +201,7 @@ def _namespace(node: Node, sentinel: Node) -> LayoutNamespace:
         raise role_node.error(f"role {role_node.value!r} is not one of: {', '.join(tenancy_roles)}")
     role = Role(role_node.string())
     labels_node = node.get("labels")
-    labels = labels_node.string_map("labels") if labels_node else {}
+    labels = _labels(labels_node)
     if NAMESPACE_NAME_LABEL in labels and labels[NAMESPACE_NAME_LABEL] != name:
         raise node.error(f"label {NAMESPACE_NAME_LABEL} must be the namespace name {name!r}")
     labels[NAMESPACE_NAME_LABEL] = name

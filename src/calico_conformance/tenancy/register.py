@@ -10,6 +10,7 @@ not a load error, so a broken register fails a named test instead of stopping th
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
@@ -34,6 +35,9 @@ NETWORKING_FIELDS = (
     "apiServerPort",
     "dnsSearch",
 )
+# An image reference as `docker pull` takes it, loosely: no spaces, no upper case in the repository,
+# an optional :tag and @sha256:digest. The registry checks the rest when the node is created.
+IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?")
 NODE_FIELDS = ("role", "image", "extraMounts", "extraPortMappings", "labels", "kubeadmConfigPatches")
 
 
@@ -117,6 +121,11 @@ def _node_role(node: Node) -> str:
     role = node.require("role")
     if role.string() not in NODE_ROLES:
         raise role.error(f"role {role.value!r} is not one of: {', '.join(NODE_ROLES)}")
+    image = node.get("image")
+    if image is not None:
+        text = image.string()  # an unquoted number is not an image
+        if not text.isascii() or not IMAGE_REFERENCE.fullmatch(text):
+            raise image.error(f"{text!r} is not an image reference like kindest/node:v1.31.0")
     return role.string()
 
 
