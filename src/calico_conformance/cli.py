@@ -157,8 +157,37 @@ class _GuardedOutput:
         self.failure = self.failure or failure
         return failure
 
+    @property
+    def buffer(self) -> _GuardedBinary:
+        """The binary stream under standard output, guarded the same way (streamed output writes bytes)."""
+        raw = getattr(self._stream, "buffer", None)
+        if raw is None:  # a captured text stream: callers fall back to writing text
+            raise AttributeError("buffer")
+        return _GuardedBinary(self, raw)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _GuardedBinary:
+    """The binary stream under a `_GuardedOutput`: its failures are the guard's."""
+
+    def __init__(self, guard: _GuardedOutput, raw: Any) -> None:
+        self._guard = guard
+        self._raw = raw
+
+    def write(self, chunk: bytes) -> int:
+        try:
+            written: int = self._raw.write(chunk)
+        except OSError as failure:
+            raise self._guard._failed(failure) from None
+        return written
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except OSError as failure:
+            raise self._guard._failed(failure) from None
 
 
 def _flush_stdout(name: str) -> bool:

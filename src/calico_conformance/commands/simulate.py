@@ -121,12 +121,26 @@ def result_record(flow: Flow, verdict: Verdict) -> dict[str, Any]:
 # --- json, streamed ------------------------------------------------------------------------------------
 
 
+class _TextAsBinary:
+    """Bytes written to a text stream (ASCII JSON, so decoding cannot fail)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, chunk: bytes) -> None:
+        self.out.write(chunk.decode("ascii"))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def write_json(out: TextIO, records: Iterable[bytes]) -> None:
     """`{"results": [...]}` with one record per line, written chunk by chunk as `records` yields them.
 
-    The chunks are bytes written to the binary stream under `out`: gigabytes of ASCII need no encoding."""
+    The chunks are bytes written to the binary stream under `out`: gigabytes of ASCII need no encoding.
+    A text stream with no binary stream under it (a captured or redirected stdout) gets them decoded."""
     out.flush()
-    binary = out.buffer
+    binary: Any = getattr(out, "buffer", None) or _TextAsBinary(out)
     binary.write(b'{"results": [')
     separator = b"\n"
     for chunk in records:
