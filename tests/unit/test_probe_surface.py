@@ -322,7 +322,8 @@ def test_the_reference_set_names_no_service_account(layout: TenancyLayout) -> No
     reference = load_manifests([ROOT / "policies" / "reference"])
     surface = policy_surface(reference, layout, CLUSTER_RANGES)
     assert (surface.stranger_accounts, dict(surface.stranger_account_labels)) == ((), {})
-    assert all(w.service_account == "default" for w in widen_layout(layout, surface).all_workloads)
+    declared = {w.key: w.service_account for w in layout.all_workloads}
+    assert {w.key: w.service_account for w in widen_layout(layout, surface).all_workloads} == declared
 
 
 def test_an_account_a_policy_names_runs_a_stranger_in_every_namespace(tmp_path: Path, layout: TenancyLayout) -> None:
