@@ -323,7 +323,9 @@ def test_the_reference_set_names_no_service_account(layout: TenancyLayout) -> No
     surface = policy_surface(reference, layout, CLUSTER_RANGES)
     assert (surface.stranger_accounts, dict(surface.stranger_account_labels)) == ((), {})
     declared = {w.key: w.service_account for w in layout.all_workloads}
-    assert {w.key: w.service_account for w in widen_layout(layout, surface).all_workloads} == declared
+    widened = {w.key: w.service_account for w in widen_layout(layout, surface).all_workloads}
+    assert {key: account for key, account in widened.items() if key in declared} == declared
+    assert {account for key, account in widened.items() if key not in declared} == {"default"}  # impostors
 
 
 def test_an_account_a_policy_names_runs_a_stranger_in_every_namespace(tmp_path: Path, layout: TenancyLayout) -> None:

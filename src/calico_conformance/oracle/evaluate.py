@@ -105,6 +105,7 @@ class Oracle:
         self._applicable: dict[
             tuple[str, Direction], tuple[tuple[CompiledTier, tuple[CompiledPolicy, ...]], ...]
         ] = {}
+        self._verdicts: dict[Flow, Verdict] = {}
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Oracle:
@@ -206,10 +207,14 @@ class Oracle:
         return None
 
     def verdict_for(self, flow: Flow) -> Verdict:
-        """`verdict` for a flow whose ends are `namespace/pod` keys or IP literals."""
-        return self.verdict(
-            self._endpoint(flow.source), self._endpoint(flow.destination), flow.port, flow.protocol
-        )
+        """`verdict` for a flow whose ends are `namespace/pod` keys or IP literals (remembered: the
+        cluster state is fixed, and the suites ask about the same flow from several cases)."""
+        found = self._verdicts.get(flow)
+        if found is None:
+            found = self._verdicts[flow] = self.verdict(
+                self._endpoint(flow.source), self._endpoint(flow.destination), flow.port, flow.protocol
+            )
+        return found
 
     def expected_matrix(self, flows: Iterable[Flow]) -> ExpectedMatrix:
         """Each flow's expectation, explained by its verdict."""
