@@ -297,6 +297,33 @@ def non_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reacha
     return cases
 
 
+# --- guardrails ---------------------------------------------------------------------------------------
+
+
+def guardrail_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each pair of customer namespaces: every workload of one to every workload of the other, both
+    ways, on every port either listens on or the canaries probe, and ICMP. Judged on the oracle's
+    explanation (`guardrails.py`), not on probes."""
+    cases = []
+    customers = layout.customers()
+    for cluster in clusters:
+        for index, first in enumerate(customers):
+            for second in customers[index + 1 :]:
+                one, other = _keys(first.workloads), _keys(second.workloads)
+                services = _services(layout, first.workloads, second.workloads)
+                flows = flows_between(one, other, services) + flows_between(other, one, services)
+                flows += icmp_flows_between(one, other) + icmp_flows_between(other, one)
+                cases.append(
+                    ReachabilityCase(
+                        id=f"{cluster}-{first.name}-{second.name}",
+                        cluster=cluster,
+                        flows=flows,
+                        summary=f"{first.name} and {second.name} are kept apart by the first tier",
+                    )
+                )
+    return cases
+
+
 # --- the registry the `cases` marker names ------------------------------------------------------------
 
 
@@ -317,6 +344,7 @@ CaseBuilder = Callable[[TenancyLayout, Sequence[str]], Sequence[Case]]
 CASE_BUILDERS: Mapping[str, CaseBuilder] = {
     "royal-bank-isolation": isolation_cases,
     "royal-bank-exceptions": royal_bank_exception_cases,
+    "customer-guardrails": guardrail_cases,
     "other-exceptions": other_exception_cases,
     "default-deny": default_deny_cases,
     "dns-reach": dns_reach_cases,
