@@ -148,6 +148,32 @@ def _tested_labels(resources: ResourceSet) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found))
 
 
+def port_stretches(resources: ResourceSet, layout: TenancyLayout) -> dict[str, tuple[int, ...]]:
+    """Per protocol, the first port of each stretch of ports on which neither the policy set nor the
+    layout changes its mind (port 1 first): the policy set's port edges (each range's first port and
+    the port after its last) and the layout's (each declared, exception and DNS port, and the port
+    after it). Named ports resolve to declared ports, which are edges. Every port of 1-65535 belongs
+    to the stretch starting at the greatest first port not above it."""
+    rules = [rule for policy in resources.policies for rule in (*policy.ingress, *policy.egress)]
+    edges = set(_rule_services(rules)) | set(_layout_edges(layout))
+    protocols = {"TCP", "UDP"} | {service.protocol for service in edges}
+    return {
+        protocol: tuple(sorted({1} | {s.port for s in edges if s.protocol == protocol}))
+        for protocol in sorted(protocols)
+    }
+
+
+def _layout_edges(layout: TenancyLayout) -> Iterator[Service]:
+    """Each declared, exception and DNS port, and the port just past it."""
+    edges = {service for workload in layout.all_workloads for service in workload.ports}
+    edges |= {service for exception in layout.exceptions for service in exception.services}
+    edges |= set(layout.dns.services)
+    for edge in edges:
+        for port in (edge.port, edge.port + 1):
+            if port <= LAST_PORT:
+                yield Service(port, edge.protocol)
+
+
 def _layout_services(layout: TenancyLayout, probed: set[Service]) -> set[Service]:
     """A port in every stretch the layout draws: each declared, exception and DNS port (where the
     requirement or a listener changes) and the port just past it, and, per protocol, the port just
@@ -157,10 +183,7 @@ def _layout_services(layout: TenancyLayout, probed: set[Service]) -> set[Service
     stretch between edges proves the stretch. Every stretch starts at an edge and each edge is probed,
     except the first stretch, from port 1 up to the lowest edge: the port just before that edge stands
     for it. The port just before any other edge lies in the stretch that starts at the edge below it."""
-    edges = {service for workload in layout.all_workloads for service in workload.ports}
-    edges |= {service for exception in layout.exceptions for service in exception.services}
-    edges |= set(layout.dns.services)
-    found = {Service(port, edge.protocol) for edge in edges for port in (edge.port, edge.port + 1) if port <= LAST_PORT}
+    found = set(_layout_edges(layout))
     for protocol in {service.protocol for service in found}:
         lowest = min(service.port for service in found | probed if service.protocol == protocol)
         if lowest > 1:
