@@ -15,7 +15,7 @@ from calico_conformance.config import RunConfig, resolve_run_config
 from calico_conformance.reachability import Flow
 from calico_conformance.run_inputs import RunInputs, load_run_inputs
 from calico_conformance.suite.cases import CASE_BUILDERS, isolation_cases
-from calico_conformance.suite.coverage import FlowClasses, coverage
+from calico_conformance.suite.coverage import FlowClasses, coverage, representatives
 from calico_conformance.targets.registry import TARGETS
 from calico_conformance.targets.static import cluster_oracle
 
@@ -96,3 +96,10 @@ def test_flows_within_the_outsider_or_between_addresses_are_outside_the_universe
     assert not classes.in_universe(Flow("conformance-outsider/sentinel", "192.0.2.10", 80, "TCP"))
     assert not classes.in_universe(Flow("192.0.2.10", "192.0.2.53", 80, "TCP"))
     assert classes.in_universe(Flow("conformance-outsider/sentinel", "royal-bank/ledger", 80, "TCP"))
+
+
+def test_one_representative_per_class_keeps_the_coverage(classes: FlowClasses, inputs: RunInputs) -> None:
+    flows = sorted(set(_all_case_flows(inputs)))
+    chosen = representatives(classes, flows)
+    assert coverage("finland", classes, chosen).complete
+    assert len(chosen) == coverage("finland", classes, flows).classes < len(flows)

@@ -94,21 +94,25 @@ class FlowClasses:
         return (port, ends[flow.source], ends[flow.destination])
 
     def in_universe(self, flow: Flow) -> bool:
-        return flow.source != flow.destination and (flow.source in self._tenancy or flow.destination in self._tenancy) and not (
-            _is_address(flow.source) and _is_address(flow.destination)
-        )
+        """A flow between two distinct ends, at least one of them a tenancy pod (so never two addresses)."""
+        return flow.source != flow.destination and (flow.source in self._tenancy or flow.destination in self._tenancy)
 
     def universe(self) -> dict[ClassKey, Flow]:
         """Every class the ends and ports fall into, each with one flow of it (its first port)."""
         ends = [pod.key for pod in self.pods] + [str(address) for address in self.addresses]
+        pairs = [
+            (source, destination)
+            for source, destination in product(ends, ends)
+            if source != destination and (source in self._tenancy or destination in self._tenancy)
+        ]
         found: dict[ClassKey, Flow] = {}
         for port in self.port_classes():
             classes = self._end_classes(port)
             number = None if port[0] == ICMP else port[1]
-            for source, destination in product(ends, ends):
-                flow = Flow(source, destination, number, port[0])
-                if self.in_universe(flow):
-                    found.setdefault((port, classes[source], classes[destination]), flow)
+            for source, destination in pairs:
+                key = (port, classes[source], classes[destination])
+                if key not in found:
+                    found[key] = Flow(source, destination, number, port[0])
         return found
 
     def _end_classes(self, port: PortClass) -> dict[str, object]:
@@ -150,11 +154,27 @@ def _is_address(end: str) -> bool:
     return True
 
 
+def representatives(classes: FlowClasses, flows: Iterable[Flow]) -> tuple[Flow, ...]:
+    """The first of `flows` in each class they fall into, in their order: what a live target must probe at
+    least to keep the coverage of all of `flows` (flows of unknown ends are kept as they are)."""
+    known = {pod.key for pod in classes.pods} | {str(address) for address in classes.addresses}
+    seen: set[ClassKey] = set()
+    chosen: list[Flow] = []
+    for flow in flows:
+        if flow.source in known and flow.destination in known:
+            key = classes.key(flow)
+            if key in seen:
+                continue
+            seen.add(key)
+        chosen.append(flow)
+    return tuple(chosen)
+
+
 def coverage(cluster: str, classes: FlowClasses, probed: Iterable[Flow]) -> Coverage:
     """How many of the universe's classes the `probed` flows fall into (flows of unknown ends ignored)."""
     universe = classes.universe()
     known = {pod.key for pod in classes.pods} | {str(address) for address in classes.addresses}
-    hit = {classes.key(flow) for flow in probed if flow.source in known and flow.destination in known}
+    hit = {classes.key(flow) for flow in set(probed) if flow.source in known and flow.destination in known}
     missing = [flow for key, flow in universe.items() if key not in hit]
     return Coverage(
         cluster,
