@@ -8,6 +8,13 @@ port typo in an exception, a namespace provisioned without its default-deny, kub
 opened to every port, ICMP, a port nobody declares (22/TCP), a label or a service account no probe
 carried allowed between tenants, royal-bank reaching the internet on 443 or a public resolver directly,
 a partner network on the internet admitted into royal-bank, and a duplicated key in the layout.
+
+Then one fault of each place issue 11 found the probes never looked (one workload opened to the outside,
+one workload's egress to the outsider, a port past the layout's, a selector that lost its namespace, a
+security-tier guardrail lost behind a later tier's deny, a default-deny written as a doNotTrack policy
+felix never gives a pod), and the behaviour-preserving edits (`must_pass`) the suites must not fail on:
+rules reordered without overlap, a policy renamed within its tier, a namespace selected by its name label,
+a workload pinned to its service account, a named port in place of a number.
 """
 
 from __future__ import annotations
