@@ -156,3 +156,26 @@ def test_the_reference_set_passes_with_its_impostors() -> None:
     assert labels == {("k8s-app", "kube-dns"), ("app", "log-collector")}  # what the reference selectors test
     for case in default_deny_cases(inputs.layout, ["finland"]):
         assert _leaks(run, inputs, case) == set(), case.id
+
+
+SCTP_BETWEEN_CUSTOMERS = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.sctp}
+spec:
+  tier: security
+  order: 1
+  namespaceSelector: tenancy.golem-trust.io/role == "customer"
+  selector: all()
+  types: [Ingress, Egress]
+  ingress: [{action: Allow, protocol: SCTP, destination: {ports: [7000]}}]
+  egress: [{action: Allow, protocol: SCTP, destination: {ports: [7000]}}]
+"""
+
+
+def test_every_stretch_of_a_protocol_a_rule_names_is_probed_from_port_one(tmp_path: Path) -> None:
+    """SCTP stretches: [1, 7000), [7000, 7001), [7001, 65535]; 6999, 7000, 7001 and the canary 9999 probe them."""
+    run = _run(tmp_path, SCTP_BETWEEN_CUSTOMERS)
+    inputs = load_run_inputs(run)
+    sctp = {s.port for s in inputs.layout.canary_services if s.protocol == "SCTP"}
+    assert sctp == {6999, 7000, 7001, 9999}

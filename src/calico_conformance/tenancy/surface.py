@@ -184,7 +184,7 @@ def _layout_services(layout: TenancyLayout, probed: set[Service]) -> set[Service
     except the first stretch, from port 1 up to the lowest edge: the port just before that edge stands
     for it. The port just before any other edge lies in the stretch that starts at the edge below it."""
     found = set(_layout_edges(layout))
-    for protocol in {service.protocol for service in found}:
+    for protocol in {service.protocol for service in found | probed}:
         lowest = min(service.port for service in found | probed if service.protocol == protocol)
         if lowest > 1:
             found.add(Service(lowest - 1, protocol))
