@@ -1,10 +1,11 @@
 """Every namespace of the layout denies ingress and egress by default.
 
 The runbook applies `default-deny-all` to every namespace the moment it is created; workloads must
-declare what they accept and originate. Each case is one namespace's sentinel workload, a probe that no
-exception names: it must neither send to nor receive from any other workload (its own namespace included)
-nor reach outside the cluster, on any probed port nor by ICMP, except where the layout allows it (its
-namespace's DNS, an exception).
+declare what they accept and originate. Each case is one namespace: every workload in it (not only the
+sentinel, since a policy may open one workload alone) must neither send to nor receive from any other
+workload (its own namespace's, the outsider's, every other namespace's) nor reach or be reached from
+outside the cluster, on any probed port nor by ICMP, except where the layout allows it (its namespace's
+DNS, an exception).
 The exceptions outside royal-bank's (e.g. kube-dns forwarding upstream) are proven exact here too: each
 opens its own ports towards its own destination and nothing next to them.
 """
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.conformance, pytest.mark.isolation, pytest.mark.defaul
 def test_default_deny(
     case: ReachabilityCase, tenancy_layout: TenancyLayout, must_match_requirement: MustMatchRequirement
 ) -> None:
-    """The namespace's sentinel can neither send nor receive, apart from the layout's exceptions."""
+    """No workload of the namespace can send or receive, apart from the layout's exceptions."""
     expected = requirement_matrix(tenancy_layout, case.flows)
     assert any(not expected[flow].allowed for flow in expected), f"{case.id}: nothing here is required denied"
     must_match_requirement(case, expected)

@@ -146,6 +146,16 @@ def test_the_reports_of_a_run_are_written_and_valid(reference_run: SuiteRun) -> 
     assert clusters == {"finland": "10.244.0.0/16", "germany": "10.245.0.0/16", "helsinki": "10.246.0.0/16"}
 
 
+def test_the_run_states_its_class_coverage(reference_run: SuiteRun) -> None:
+    """Issue 11: the static target probes every class of (source, destination, port), and says so."""
+    lines = re.findall(r"^coverage (\w+): (\d+) classes, all probed$", reference_run.stdout, re.MULTILINE)
+    assert [cluster for cluster, _ in lines] == ["finland", "germany", "helsinki"]
+    report = read_report(reference_run.report_dir / "conformance-report.yaml")
+    assert [(c["cluster"], c["classes"], c["probed"]) for c in report["coverage"]] == [
+        (cluster, int(classes), int(classes)) for cluster, classes in lines
+    ]
+
+
 def _failures(output: str) -> dict[str, list[str]]:
     """The failure sections of a pytest run's output: test name -> lines of its message."""
     sections: dict[str, list[str]] = {}

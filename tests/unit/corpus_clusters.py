@@ -224,9 +224,21 @@ def calico_policies(
     kind = draw(st.sampled_from(("GlobalNetworkPolicy", "NetworkPolicy")))
     if kind == "NetworkPolicy":
         metadata["namespace"] = draw(st.sampled_from(namespaces))
-    elif draw(st.booleans()):
-        spec["namespaceSelector"] = draw(st.sampled_from(NAMESPACE_SELECTORS))
+    else:
+        if draw(st.booleans()):
+            spec["namespaceSelector"] = draw(st.sampled_from(NAMESPACE_SELECTORS))
+        spec.update(draw(st.sampled_from(_host_flags(types))))
     return {"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+# A GlobalNetworkPolicy's host-endpoint flags, as the validator accepts them (calico-semantics.md §1.8):
+# none (most often), applyOnForward alone, doNotTrack, or preDNAT (ingress only).
+def _host_flags(types: list[str]) -> list[dict[str, bool]]:
+    flags: list[dict[str, bool]] = [{}, {}, {}, {"applyOnForward": True}]
+    flags.append({"applyOnForward": True, "doNotTrack": True})
+    if types == ["Ingress"]:
+        flags.append({"applyOnForward": True, "preDNAT": True})
+    return flags
 
 
 @st.composite

@@ -178,8 +178,12 @@ def test_a_stranger_probe_runs_as_its_account_and_the_rest_as_default(layout: Te
     pods = plan_probe_pods([*layout.workloads, _batch_stranger()], NODES)
     specs = {pod.workload: render_probe_pod(pod, image=NETSHOOT_IMAGE, agent_source=AGENT, run_id="r1") for pod in pods}
     assert specs["customer-a/stranger-as-batch"]["spec"]["serviceAccountName"] == "batch"
-    assert {spec["spec"]["serviceAccountName"] for key, spec in specs.items() if key != "customer-a/stranger-as-batch"} == {"default"}
-    (stranger,) = [pod for pod in pods if pod.own_account]
+    # every other probe runs as its layout workload's account: default, or CoreDNS's coredns
+    assert {key: spec["spec"]["serviceAccountName"] for key, spec in specs.items() if key != "customer-a/stranger-as-batch"} == {
+        w.key: w.service_account for w in layout.workloads
+    }
+    assert specs["kube-system/kube-dns"]["spec"]["serviceAccountName"] == "coredns"
+    (stranger,) = [pod for pod in pods if pod.own_account and pod.service_account == "batch"]
     account = render_service_account(stranger, "r1")
     assert (account["kind"], account["metadata"]["name"], account["metadata"]["namespace"]) == (
         "ServiceAccount",
@@ -210,7 +214,10 @@ def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -
     pods = plan_probe_pods([*layout.workloads, _batch_stranger(), _batch_stranger()], NODES)
     api, recorded = AccountApi({}), []
     provide_service_accounts(api, pods, run_id="r1", record=recorded.append)
-    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in api.created] == [("customer-a", "batch")]  # type: ignore[index]
+    assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in api.created] == [  # type: ignore[index]
+        ("customer-a", "batch"),
+        ("kube-system", "coredns"),  # the layout's kube-dns runs as coredns
+    ]
     assert recorded == api.created
 
 

@@ -274,3 +274,56 @@ def test_a_global_policys_service_account_selector_rewrites_only_a_written_selec
     )
     assert allowed(oracle, "shop/client", "shop/robot") is not applies
     assert oracle.all_pairs(80, "TCP")[("shop/client", "shop/robot")] is not applies
+
+
+@pytest.mark.parametrize(
+    ("flags", "types"),
+    [("doNotTrack: true", "[Ingress, Egress]"), ("preDNAT: true", "[Ingress]")],
+)
+def test_untracked_and_pre_dnat_policies_never_apply_to_pods(flags: str, types: str) -> None:
+    """§1.8 correction: felix `calc/event_sequencer.go` v3.31.7 `flushEndpointTierUpdates` (518-549) gives a
+    workload endpoint the normal tiers only; `tierInfoToProtoTierInfo` (1235-1271) files doNotTrack and
+    preDNAT policies elsewhere. So such a deny-all in its own tier denies nothing, and that tier, holding
+    no normal policy for the pods, is not theirs: no end-of-tier deny either."""
+    oracle = oracle_for(
+        f"""
+        calicoVersion: "3.31"
+        namespaces: [{{name: x}}]
+        pods: [{{name: a, namespace: x}}, {{name: b, namespace: x}}]
+        resources:
+          - {{apiVersion: projectcalico.org/v3, kind: Tier, metadata: {{name: hosts}}, spec: {{order: 10}}}}
+          - apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: {{name: hosts.lock-down}}
+            spec:
+              tier: hosts
+              selector: all()
+              applyOnForward: true
+              {flags}
+              types: {types}
+              ingress: [{{action: Deny}}]
+        """
+    )
+    result = verdict(oracle, "x/a", "x/b")
+    assert result.allowed
+    assert (result.ingress.tier, result.egress.tier) == (None, None)
+
+
+def test_apply_on_forward_alone_keeps_a_policy_on_pods() -> None:
+    """§1.8: `applyOnForward: true` without doNotTrack/preDNAT leaves the policy in the normal tiers
+    (`tierInfoToProtoTierInfo` adds it to both the forward and the normal tier info, line 1250-1253)."""
+    oracle = oracle_for(
+        """
+        namespaces: [{name: x}]
+        pods: [{name: a, namespace: x}, {name: b, namespace: x}]
+        resources:
+          - apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: {name: lock-down}
+            spec:
+              selector: all()
+              applyOnForward: true
+              ingress: [{action: Deny}]
+        """
+    )
+    assert not allowed(oracle, "x/a", "x/b")

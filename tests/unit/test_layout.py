@@ -158,6 +158,18 @@ def test_the_minimal_layout_loads(tmp_path: Path) -> None:
     assert [c.name for c in layout.customers()] == [ROYAL_BANK, "other-bank"]
     assert layout.outside_addresses == (ip_address("192.0.2.10"),)
     assert layout.namespace("other-bank").resolves_dns is False  # absent means false
+    assert {w.service_account for w in layout.all_workloads} == {"default"}  # absent means default
+
+
+def test_a_workload_runs_as_its_declared_service_account(tmp_path: Path) -> None:
+    text = MINIMAL.replace("        labels: {k8s-app: kube-dns}", "        labels: {k8s-app: kube-dns}\n        serviceAccount: coredns")
+    layout = load_layout(write(tmp_path, text))
+    assert layout.workload("kube-system/kube-dns").service_account == "coredns"
+    assert layout.workload("kube-system/sentinel").service_account == "default"
+
+
+def test_the_reference_runs_kube_dns_as_coredns_as_kubeadm_and_kind_do(reference: TenancyLayout) -> None:
+    assert reference.workload("kube-system/kube-dns").service_account == "coredns"
 
 
 # --- bad layouts -----------------------------------------------------------------------------------
@@ -174,8 +186,9 @@ def test_the_minimal_layout_loads(tmp_path: Path) -> None:
         ("  outside: [192.0.2.10]", "  outside: [192.0.2]", "outside:", "'192.0.2' is not an IP address"),
         ("apiVersion: calico-conformance/v1", "apiVersion: v1", "apiVersion", "must be 'calico-conformance/v1'"),
         ("  - name: other-bank", "  - name: Other_Bank", "Other_Bank", "is not a Kubernetes name"),
+        ("        labels: {k8s-app: kube-dns}", "        labels: {k8s-app: kube-dns}\n        serviceAccount: Core_DNS", "Core_DNS", "serviceAccount 'Core_DNS' is not a Kubernetes name"),
     ],
-    ids=["misspelt-field", "unknown-role", "sctp", "port-range", "mtu-range", "bad-address", "api-version", "bad-name"],
+    ids=["misspelt-field", "unknown-role", "sctp", "port-range", "mtu-range", "bad-address", "api-version", "bad-name", "bad-account"],
 )
 def test_a_bad_value_is_refused_at_its_line(tmp_path: Path, old: str, new: str, marker: str, why: str) -> None:
     text = MINIMAL.replace(old, new)

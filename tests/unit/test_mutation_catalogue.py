@@ -20,6 +20,8 @@ from calico_conformance.mutation.workspace import Inputs, Workspace
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.reachability import Flow
+from calico_conformance.suite.cases import guardrail_cases
+from calico_conformance.suite.guardrails import guardrail_breaches
 from calico_conformance.targets.static import cluster_oracle
 from calico_conformance.tenancy.layout import TenancyLayout, load_layout
 from calico_conformance.tenancy.register import cluster_by_name, load_register
@@ -45,6 +47,8 @@ ISSUE_FAULTS = {
 # Faults whose effect is not on reachability: the tier order, the register and the MTU have suites of
 # their own that check them directly.
 NOT_REACHABILITY = {TIERS, CIDR, MTU}
+# Faults that change no flow but who decides it: the guardrail test reads the deciding tier instead.
+DECIDER_ONLY = {"security-guardrail-removed"}
 
 
 def _digest(root: Path) -> str:
@@ -61,16 +65,20 @@ def _inputs_digest(inputs: Inputs) -> tuple[str, str, str]:
 
 def _layout_flows(layout: TenancyLayout) -> Iterator[Flow]:
     """Every workload to every port of every other workload, and to and from the outside addresses;
-    on ICMP too, which has no port."""
-    workloads = layout.workloads
+    on ICMP too, which has no port. The outsider's pods count (no flow within the outsider namespace:
+    nothing restricts it, and the layout promises nothing about it)."""
+    workloads = layout.all_workloads
+    outsider = layout.outsider.name if layout.outsider else None
     services = {service for workload in workloads for service in workload.ports} | set(layout.canary_services)
     services |= set(layout.dns.services)
     for source in workloads:
         for destination in workloads:
-            if source.key != destination.key:
+            if source.key != destination.key and not source.namespace == destination.namespace == outsider:
                 for service in {*destination.ports, *layout.canary_services}:
                     yield Flow(source.key, destination.key, service.port, service.protocol)
                 yield Flow(source.key, destination.key, None, "ICMP")
+        if source.namespace == outsider:
+            continue  # the outsider's own ways out are no tenancy's business
         for address in (*layout.outside_addresses, *layout.dns.other_servers):
             yield Flow(source.key, str(address), None, "ICMP")
             for service in services:
@@ -108,7 +116,8 @@ def test_the_catalogue_holds_the_issue_list_and_more() -> None:
     names = [fault.name for fault in CATALOGUE]
     assert len(names) == len(set(names)), "fault names are table rows and --only keys: they must be unique"
     assert set(names) >= ISSUE_FAULTS
-    assert len(names) >= 12
+    assert len([fault for fault in CATALOGUE if not fault.must_pass]) >= 12
+    assert len([fault for fault in CATALOGUE if fault.must_pass]) >= 5  # issue 11: behaviour-preserving edits
 
 
 def test_the_reference_set_meets_the_layout_everywhere() -> None:
@@ -132,5 +141,20 @@ def test_each_fault_breaks_its_copy_and_spares_the_originals(
         return
     # A fault the suites must fail on still loads: a load error would be caught for the wrong reason.
     _load_every_input(workspace.inputs)
-    if not NOT_REACHABILITY & set(fault.catchers):
+    if fault.must_pass:
+        assert _disagreements(workspace.inputs) == [], f"{fault.name} is meant to change no behaviour"
+    elif fault.name in DECIDER_ONLY:
+        assert _disagreements(workspace.inputs) == [], f"{fault.name} should hide behind a later tier"
+        assert _guardrail_breaches(workspace.inputs), f"{fault.name} leaves the guardrail where it was"
+    elif not NOT_REACHABILITY & set(fault.catchers):
         assert _disagreements(workspace.inputs), f"{fault.name} changes no flow the layout constrains"
+
+
+def _guardrail_breaches(inputs: Inputs, cluster: str = "finland") -> list[Flow]:
+    """Cross-customer flows the layout's first tier does not deny (`suite/guardrails.py`)."""
+    register = load_register(inputs.kind_configs)
+    resources = load_manifests([inputs.policies])
+    layout = load_layout(inputs.layout)
+    oracle = cluster_oracle(layout, cluster_by_name(register, cluster), resources, "3.31")
+    flows = [flow for case in guardrail_cases(layout, [cluster]) for flow in case.flows]
+    return [breach.flow for breach in guardrail_breaches(oracle, flows, layout.tier_order[0])]

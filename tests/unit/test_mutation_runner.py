@@ -96,6 +96,18 @@ def test_module_of(name: str, module: str) -> None:
     assert module_of(name) == module
 
 
+def test_a_behaviour_preserving_edit_must_pass_every_suite() -> None:
+    edit = Fault("renamed", "a policy renamed", lambda workspace: None, (), must_pass=True)
+    assert judge(edit, None, _run(0)).caught
+    failing = judge(edit, None, _run(1, failed=("test_dns_egress::t",)))
+    assert not failing.caught
+    assert failing.why == "a behaviour-preserving edit failed: test_dns_egress"
+    assert not judge(edit, None, _run(1, errored=("test_x::t",))).caught
+    lines = render_table([failing]).splitlines()
+    assert [cell.strip() for cell in lines[2].split("|")] == ["renamed", "test_dns_egress (1)", "FAILED"]
+    assert lines[-1] == "FAILED renamed: a behaviour-preserving edit failed: test_dns_egress"
+
+
 def test_the_table_has_a_row_per_fault_and_says_why_a_fault_was_missed() -> None:
     caught = FaultResult(
         Fault("a", "", lambda w: None, ("test_x",)), _run(1, failed=("test_x::t1", "test_x::t2")), True, ""

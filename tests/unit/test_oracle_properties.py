@@ -285,6 +285,21 @@ def test_log_rules_change_no_verdict(cluster: ClusterDraw, service: Service, dat
 
 
 @PROPERTY_SETTINGS
+@given(clusters(), services())
+def test_untracked_and_pre_dnat_policies_never_touch_a_pod(cluster: ClusterDraw, service: Service) -> None:
+    """§1.8 (felix calc/event_sequencer.go v3.31.7, tierInfoToProtoTierInfo / flushEndpointTierUpdates):
+    a workload endpoint gets the normal tiers only, so removing every doNotTrack and preDNAT policy
+    changes no verdict, and an applyOnForward-only policy stays in force."""
+    kept = copy.deepcopy(cluster.data)
+    kept["resources"] = [
+        manifest
+        for manifest in kept["resources"]
+        if not ((manifest.get("spec") or {}).get("doNotTrack") or (manifest.get("spec") or {}).get("preDNAT"))
+    ]
+    assert oracle_for(kept).all_pairs(*service) == cluster.oracle().all_pairs(*service)
+
+
+@PROPERTY_SETTINGS
 @given(clusters(), services(), st.randoms(use_true_random=False))
 def test_the_order_manifests_are_listed_in_does_not_matter(
     cluster: ClusterDraw, service: Service, random: Any

@@ -322,7 +322,10 @@ def test_the_reference_set_names_no_service_account(layout: TenancyLayout) -> No
     reference = load_manifests([ROOT / "policies" / "reference"])
     surface = policy_surface(reference, layout, CLUSTER_RANGES)
     assert (surface.stranger_accounts, dict(surface.stranger_account_labels)) == ((), {})
-    assert all(w.service_account == "default" for w in widen_layout(layout, surface).all_workloads)
+    declared = {w.key: w.service_account for w in layout.all_workloads}
+    widened = {w.key: w.service_account for w in widen_layout(layout, surface).all_workloads}
+    assert {key: account for key, account in widened.items() if key in declared} == declared
+    assert {account for key, account in widened.items() if key not in declared} == {"default"}  # impostors
 
 
 def test_an_account_a_policy_names_runs_a_stranger_in_every_namespace(tmp_path: Path, layout: TenancyLayout) -> None:

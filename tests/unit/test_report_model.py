@@ -11,6 +11,7 @@ from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.reachability import Expectation, Flow, Observation, ProbeVerdict
 from calico_conformance.report.cases import CaseRecord
 from calico_conformance.report.model import (
+    ClassCoverage,
     ClusterFingerprint,
     ConformanceReport,
     Fingerprint,
@@ -197,3 +198,18 @@ def test_long_messages_are_bounded_and_say_where_the_rest_is() -> None:
     message = result.problem_data()["message"]
     assert len(message) < 21_000
     assert message.endswith("more characters in the JUnit XML]")
+
+
+def test_the_report_carries_the_class_coverage_of_each_cluster() -> None:
+    coverage = (
+        ClassCoverage("finland", 120, 120),
+        ClassCoverage("germany", 120, 118, ("royal-bank/ledger -> 192.0.2.10 53/UDP",)),
+    )
+    data = ConformanceReport(FINGERPRINT, "2026-01-01T00:00:00Z", 0, _results(), coverage=coverage).to_data()
+    assert data["coverage"] == [
+        {"cluster": "finland", "classes": 120, "probed": 120, "unprobed": []},
+        {"cluster": "germany", "classes": 120, "probed": 118, "unprobed": ["royal-bank/ledger -> 192.0.2.10 53/UDP"]},
+    ]
+    assert report_problems(data) == []
+    data["coverage"][0]["probed"] = -1
+    assert report_problems(data) == ["coverage.0.probed: -1 is less than the minimum of 0"]

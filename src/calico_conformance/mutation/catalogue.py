@@ -8,6 +8,13 @@ port typo in an exception, a namespace provisioned without its default-deny, kub
 opened to every port, ICMP, a port nobody declares (22/TCP), a label or a service account no probe
 carried allowed between tenants, royal-bank reaching the internet on 443 or a public resolver directly,
 a partner network on the internet admitted into royal-bank, and a duplicated key in the layout.
+
+Then one fault of each place issue 11 found the probes never looked (one workload opened to the outside,
+one workload's egress to the outsider, a port past the layout's, a selector that lost its namespace, a
+security-tier guardrail lost behind a later tier's deny, a default-deny written as a doNotTrack policy
+felix never gives a pod), and the behaviour-preserving edits (`must_pass`) the suites must not fail on:
+rules reordered without overlap, a policy renamed within its tier, a namespace selected by its name label,
+a workload pinned to its service account, a named port in place of a number.
 """
 
 from __future__ import annotations
@@ -384,6 +391,186 @@ def _royal_bank_public_dns(workspace: Workspace) -> None:
 @fault("layout-duplicate-key", "royal-bank's resolvesDns is given twice in the tenancy layout")
 def _duplicate_layout_key(workspace: Workspace) -> Location:
     return insert_after_block(workspace.inputs.layout, "resolvesDns: true", "resolvesDns: false")
+
+
+# --- where the probes used to never look (issue 11) -------------------------------------------------
+
+
+def _royal_bank_ledger(name: str, types: list[str], **rules: list[Document]) -> Document:
+    """A NetworkPolicy in royal-bank's application tier that selects the ledger alone, not every pod."""
+    return {
+        "apiVersion": "projectcalico.org/v3",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"application.{name}", "namespace": "royal-bank"},
+        "spec": {"tier": "application", "order": 50, "selector": 'app == "ledger"', "types": types, **rules},
+    }
+
+
+OUTSIDER_NAMESPACE = {"namespaceSelector": 'kubernetes.io/metadata.name == "conformance-outsider"'}
+
+
+@fault(
+    "ledger-open-to-the-outside",
+    "royal-bank's ledger alone (not the namespace) admits the outsider namespace and 192.0.2.0/24 (class 1)",
+    DEFAULT_DENY,
+)
+def _ledger_open_to_the_outside(workspace: Workspace) -> None:
+    ingress = [
+        {"action": "Allow", "source": {"nets": ["192.0.2.0/24"]}},
+        {"action": "Allow", "source": OUTSIDER_NAMESPACE},
+    ]
+    workspace.add("45-ledger-partners.yaml", _royal_bank_ledger("ledger-partners", ["Ingress"], ingress=ingress))
+
+
+@fault(
+    "ledger-egress-to-the-outsider",
+    "royal-bank's ledger alone may send to the outsider namespace, a namespace no customer owns (class 2)",
+    DEFAULT_DENY,
+)
+def _ledger_egress_to_the_outsider(workspace: Workspace) -> None:
+    egress = [{"action": "Allow", "destination": OUTSIDER_NAMESPACE}]
+    workspace.add("45-ledger-out.yaml", _royal_bank_ledger("ledger-out", ["Egress"], egress=egress))
+
+
+def _exception_range(policy: Document, direction: str) -> None:
+    for rule in _rules(policy, direction):
+        if rule["action"] == "Allow":
+            rule["destination"]["ports"] = ["5044:5045"]
+
+
+@fault(
+    "exception-one-port-too-many",
+    "the logging exception is written as the range 5044:5045 on both sides: the port past the layout's (class 3)",
+    ISOLATION,
+)
+def _exception_one_port_too_many(workspace: Workspace) -> None:
+    workspace.edit("NetworkPolicy", "application.allow-logging", "royal-bank", lambda p: _exception_range(p, "egress"))
+    workspace.edit("NetworkPolicy", "application.accept-logging", "platform", lambda p: _exception_range(p, "ingress"))
+
+
+def _dns_without_namespace(policy: Document) -> None:
+    for rule in _rules(policy, "egress"):
+        if rule["action"] == "Allow":
+            rule["destination"].pop("namespaceSelector")
+
+
+@fault(
+    "dns-destination-loses-its-namespace",
+    'DNS egress goes to k8s-app == "kube-dns" in any namespace: a pod elsewhere with that label answers (class 4)',
+    DNS,
+    DEFAULT_DENY,
+)
+def _dns_destination_loses_its_namespace(workspace: Workspace) -> None:
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, _dns_without_namespace)
+
+
+def _drop_deny_rules(policy: Document) -> None:
+    for direction in ("ingress", "egress"):
+        policy["spec"][direction] = [rule for rule in _rules(policy, direction) if rule["action"] != "Deny"]
+
+
+@fault(
+    "security-guardrail-removed",
+    "the security tier no longer denies other customers; the Kubernetes default-deny still does, so no flow "
+    "changes, but isolation now hangs on a later tier (class 5)",
+    ISOLATION,
+)
+def _remove_security_guardrail(workspace: Workspace) -> None:
+    changed = workspace.edit_all(lambda d: (d.get("spec") or {}).get("tier") == "security", _drop_deny_rules)
+    if not changed:
+        raise LookupError("no policy in tier security")
+
+
+@fault(
+    "royal-bank-default-deny-as-untracked",
+    "royal-bank's default-deny is a doNotTrack GlobalNetworkPolicy, which felix never applies to pods (class 7)",
+    DEFAULT_DENY,
+)
+def _royal_bank_default_deny_untracked(workspace: Workspace) -> None:
+    workspace.remove("NetworkPolicy", "default-deny-all", "royal-bank")
+    workspace.add(
+        "10-royal-bank-untracked-deny.yaml",
+        {
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "GlobalNetworkPolicy",
+            "metadata": {"name": "royal-bank-default-deny"},
+            "spec": {
+                "namespaceSelector": 'kubernetes.io/metadata.name == "royal-bank"',
+                "selector": "all()",
+                "applyOnForward": True,
+                "doNotTrack": True,
+                "types": ["Ingress", "Egress"],
+            },
+        },
+    )
+
+
+# --- behaviour-preserving edits: the suites must pass on each -----------------------------------------
+
+
+def must_pass(
+    name: str, description: str
+) -> Callable[[Callable[[Workspace], None]], Callable[[Workspace], None]]:
+    """Register the decorated edit as one that changes no behaviour: every suite must still pass."""
+
+    def register(apply: Callable[[Workspace], None]) -> Callable[[Workspace], None]:
+        _REGISTERED.append(Fault(name, description, apply, (), must_pass=True))
+        return apply
+
+    return register
+
+
+@must_pass("dns-rules-reordered", "the UDP and TCP DNS egress rules swap places (they never overlap)")
+def _reorder_dns_rules(workspace: Workspace) -> None:
+    def swap(policy: Document) -> None:
+        egress = _rules(policy, "egress")
+        egress[0], egress[1] = egress[1], egress[0]
+
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, swap)
+
+
+@must_pass("logging-policy-renamed", "application.allow-logging is renamed application.ship-logs, same tier and order")
+def _rename_logging_policy(workspace: Workspace) -> None:
+    def rename(policy: Document) -> None:
+        policy["metadata"]["name"] = "application.ship-logs"
+
+    workspace.edit("NetworkPolicy", "application.allow-logging", "royal-bank", rename)
+
+
+@must_pass(
+    "dns-clients-by-namespace-name",
+    "DNS egress selects its client namespaces by kubernetes.io/metadata.name instead of the role label",
+)
+def _dns_clients_by_name(workspace: Workspace) -> None:
+    def by_name(policy: Document) -> None:
+        names = ", ".join(f'"{name}"' for name in ("royal-bank", "customer-a", "customer-b", "platform"))
+        policy["spec"]["namespaceSelector"] = f"kubernetes.io/metadata.name in {{{names}}}"
+
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, by_name)
+
+
+@must_pass("dns-pinned-to-coredns", "DNS egress also requires the server to run as service account coredns")
+def _pin_dns_to_coredns(workspace: Workspace) -> None:
+    def pin(policy: Document) -> None:
+        for rule in _rules(policy, "egress"):
+            if rule["action"] == "Allow":
+                rule["destination"]["serviceAccounts"] = {"names": ["coredns"]}
+
+    workspace.edit("GlobalNetworkPolicy", "platform.allow-cluster-dns", None, pin)
+
+
+@must_pass("logging-by-named-port", "the logging exception names the collector's port beats instead of 5044")
+def _logging_by_named_port(workspace: Workspace) -> None:
+    def named(direction: str) -> Callable[[Document], None]:
+        def change(policy: Document) -> None:
+            for rule in _rules(policy, direction):
+                if rule["action"] == "Allow":
+                    rule["destination"]["ports"] = ["beats"]
+
+        return change
+
+    workspace.edit("NetworkPolicy", "application.allow-logging", "royal-bank", named("egress"))
+    workspace.edit("NetworkPolicy", "application.accept-logging", "platform", named("ingress"))
 
 
 CATALOGUE: tuple[Fault, ...] = tuple(_REGISTERED)

@@ -33,13 +33,16 @@ class Fault:
 
     `apply` edits the workspace and returns the location of the bad input when the fault is one that
     must stop the inputs from loading (a duplicate key), or None for a fault the suites must fail on.
-    `catchers` are the suite modules that exist to catch it.
+    `catchers` are the suite modules that exist to catch it. A `must_pass` entry is no fault but a
+    behaviour-preserving edit (rules reordered, a policy renamed...): it is "caught" when every suite
+    passes on it, since a suite that fails on an equivalent policy set is wrong too.
     """
 
     name: str
     description: str
     apply: Callable[[Workspace], Location | None]
     catchers: tuple[str, ...]
+    must_pass: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,11 @@ def module_of(test: str) -> str:
 
 
 def judge(fault: Fault, bad_input: Location | None, run: SuiteRun) -> FaultResult:
+    if fault.must_pass:
+        if run.passed:
+            return FaultResult(fault, run, True, "every suite passed, as on the reference set")
+        broken = ", ".join(sorted({module_of(test) for test in (*run.failed, *run.errored)})) or f"exit {run.exit_code}"
+        return FaultResult(fault, run, False, f"a behaviour-preserving edit failed: {broken}")
     if bad_input is not None:
         named = f"{Path(bad_input.file).name}:{bad_input.line}"
         if run.exit_code == 0:
@@ -223,11 +231,12 @@ def render_table(results: Sequence[FaultResult]) -> str:
             failed = result.why if result.caught else "-"  # a load fault: "refused to load, naming f:l"
         if result.run is not None and result.run.errored:
             failed += f"; {len(result.run.errored)} errored"
-        rows.append((result.fault.name, failed, "caught" if result.caught else "MISSED"))
+        verdict = ("passed" if result.caught else "FAILED") if result.fault.must_pass else ("caught" if result.caught else "MISSED")
+        rows.append((result.fault.name, failed, verdict))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     for result in results:
         if not result.caught:
-            lines.append(f"MISSED {result.fault.name}: {result.why}")
+            lines.append(f"{'FAILED' if result.fault.must_pass else 'MISSED'} {result.fault.name}: {result.why}")
     return "\n".join(line.rstrip() for line in lines)

@@ -11,6 +11,14 @@ destination pod for ingress):
         nothing matched: defaultAction Pass continues, otherwise deny (end of tier)
     reaching the end (no tier applied, or the last applicable tier passed): the kns.<ns> profile allows
 
+Only normal policies are walked: a doNotTrack or preDNAT GlobalNetworkPolicy never applies to a pod,
+whatever it selects. felix `calc/event_sequencer.go` (v3.31.7) `tierInfoToProtoTierInfo` (lines
+1235-1271) files such a policy under the untracked / preDNAT tier lists, and `flushEndpointTierUpdates`
+(lines 518-549) gives a `WorkloadEndpointUpdate` the normal tiers only (`ModelWorkloadEndpointToProto`,
+line 403, takes no other list; host endpoints get all four, line 475). A tier holding no normal policy for
+a pod is therefore not among its tiers and has no end-of-tier deny for it. v3.27.5 is the same (lines
+445-470, 1143-1177). `applyOnForward` alone keeps the policy in the normal tiers (line 1250).
+
 A flow is allowed when both directions are. A side that is not a pod (an address outside the cluster)
 has no Calico endpoint and is not evaluated. An IP literal that is a pod's IP *is* that pod: felix cannot
 tell the two apart either.
@@ -86,13 +94,18 @@ class Oracle:
             CompiledTier(
                 plan.name,
                 plan.tier.default_action,
-                tuple(compile_policy(p, strict=strict, problems=self.problems) for p in plan.policies),
+                tuple(
+                    compile_policy(p, strict=strict, problems=self.problems)
+                    for p in plan.policies
+                    if p.host_endpoints_only is None
+                ),
             )
             for plan in plans
         )
         self._applicable: dict[
             tuple[str, Direction], tuple[tuple[CompiledTier, tuple[CompiledPolicy, ...]], ...]
         ] = {}
+        self._verdicts: dict[Flow, Verdict] = {}
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Oracle:
@@ -194,10 +207,14 @@ class Oracle:
         return None
 
     def verdict_for(self, flow: Flow) -> Verdict:
-        """`verdict` for a flow whose ends are `namespace/pod` keys or IP literals."""
-        return self.verdict(
-            self._endpoint(flow.source), self._endpoint(flow.destination), flow.port, flow.protocol
-        )
+        """`verdict` for a flow whose ends are `namespace/pod` keys or IP literals (remembered: the
+        cluster state is fixed, and the suites ask about the same flow from several cases)."""
+        found = self._verdicts.get(flow)
+        if found is None:
+            found = self._verdicts[flow] = self.verdict(
+                self._endpoint(flow.source), self._endpoint(flow.destination), flow.port, flow.protocol
+            )
+        return found
 
     def expected_matrix(self, flows: Iterable[Flow]) -> ExpectedMatrix:
         """Each flow's expectation, explained by its verdict."""

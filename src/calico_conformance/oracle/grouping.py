@@ -33,7 +33,7 @@ from operator import itemgetter
 
 from calico_conformance.oracle.endpoints import AddressView, EndpointIndex, LabelMap
 from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.oracle.model import Direction, IPNetwork, Pod
+from calico_conformance.oracle.model import Direction, IPAddress, IPNetwork, Pod
 from calico_conformance.oracle.rules import (
     CompiledPolicy,
     CompiledRule,
@@ -188,6 +188,40 @@ class _Classes:
             found = [name for name in self.by_namespace if selector.matcher(facts[name].labels)]
             self._namespaces_of[selector] = found
         return found
+
+
+def endpoint_classes(
+    endpoints: EndpointIndex,
+    tiers: Sequence[CompiledTier],
+    pods: Sequence[Pod],
+    addresses: Sequence[IPAddress],
+    transport: Transport,
+) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """Per pod and per outside address, a class label that equal ends of a flow share exactly when no
+    selector, rule CIDR, network set or named port of the policy set tells them apart on `transport`
+    (the signature `all_pairs` groups by). Pods and addresses never share a label."""
+    classes = _Classes(endpoints, pods, tiers, transport) if pods else None
+    pod_labels: tuple[object, ...] = tuple(("pod", cls) for cls in classes.class_of) if classes else ()
+    nets = sorted(
+        {
+            net
+            for policy in _policies(tiers)
+            for rule in (*policy.ingress, *policy.egress)
+            for side in (rule.source, rule.destination)
+            for net in side.nets
+            if net.version == transport.ip_version
+        },
+        key=lambda n: (n.network_address, n.prefixlen),
+    )
+    address_labels: tuple[object, ...] = tuple(
+        (
+            "address",
+            tuple(i for i, net in enumerate(nets) if address.version == net.version and address in net),
+            endpoints.network_sets_at(address),
+        )
+        for address in addresses
+    )
+    return pod_labels, address_labels
 
 
 def _policies(tiers: Sequence[CompiledTier]) -> Iterator[CompiledPolicy]:

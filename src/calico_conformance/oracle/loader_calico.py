@@ -149,8 +149,7 @@ def read_calico_policy(document: Document) -> Policy:
     )
     selector_node, account_node = spec.get("selector"), spec.get("serviceAccountSelector")
     namespace_node = spec.get("namespaceSelector")
-    if is_global:
-        _check_host_flags(spec)
+    host_only = _check_host_flags(spec) if is_global else None
     performance_hints = spec.get("performanceHints")
     for hint in performance_hints.items("performanceHints") if performance_hints is not None else []:
         if hint.string() not in PERFORMANCE_HINTS:
@@ -172,14 +171,15 @@ def read_calico_policy(document: Document) -> Policy:
         service_account_selector=read_selector(account_node) if account_node is not None else None,
         location=document.location,
         api_version=document.api_version,
+        host_endpoints_only=host_only,
     )
     refuse_catch_all_not_nets(spec, document.version)  # after the rules read: they are well formed
     return policy
 
 
-def _check_host_flags(spec: Node) -> None:
+def _check_host_flags(spec: Node) -> str | None:
     """applyOnForward / preDNAT / doNotTrack only matter for host endpoints, but Calico still validates
-    them (§1.8); the oracle, which models pods only, checks them and otherwise ignores them."""
+    them (§1.8). Returns the flag that keeps the policy off every pod ("doNotTrack" or "preDNAT"), if any."""
     flags = {
         key: spec.require(key).boolean()
         for key in ("applyOnForward", "preDNAT", "doNotTrack")
@@ -191,6 +191,7 @@ def _check_host_flags(spec: Node) -> None:
         raise spec.error("applyOnForward must be true when preDNAT or doNotTrack is true")
     if flags.get("preDNAT") and spec.has("egress"):
         raise spec.require("egress").error("a preDNAT policy may not have egress rules")
+    return next((flag for flag in ("doNotTrack", "preDNAT") if flags.get(flag)), None)
 
 
 def read_tier(document: Document) -> Tier:

@@ -218,6 +218,10 @@ class Policy:
     # The manifest as written (Kubernetes NetworkPolicies only): a live scenario applies the real object,
     # so Calico's own conversion is what gets tested, not ours.
     manifest: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    # "doNotTrack" or "preDNAT" when the GlobalNetworkPolicy sets that flag: felix then files it under the
+    # untracked / preDNAT tiers, which only host endpoints get (calico-semantics.md §1.8), so it never
+    # applies to a pod. None for every other policy (applyOnForward alone changes nothing for pods).
+    host_endpoints_only: str | None = None
 
     @property
     def felix_key(self) -> str:

@@ -58,6 +58,7 @@ from calico_conformance.report.html import MATRICES_FILE_NAME, MatrixSection, ma
 from calico_conformance.report.model import (
     PROFILE_MARKERS,
     REPORT_FILE_NAME,
+    ClassCoverage,
     ConformanceReport,
     Fingerprint,
     TestResult,
@@ -144,6 +145,8 @@ class ReportCollector:
         self.preflight_refused = False
         self.scenarios: set[Path] = set()  # the reproduce scenarios this run wrote
         self._fingerprint: Fingerprint | None = None
+        # Class coverage per cluster, set before `pytest_sessionfinish` by the coverage hook (fixtures/coverage.py).
+        self.coverage: tuple[ClassCoverage, ...] = ()
 
     # --- every process ------------------------------------------------------------------------------
 
@@ -282,6 +285,7 @@ class ReportCollector:
             exit_status=status,
             results=results,
             exit_meaning=EXIT_MEANINGS.get(status, "unknown exit status"),
+            coverage=self.coverage,
         )
         report_dir = self.run_config.report_dir
         self.report_path = write_report(report, report_dir / REPORT_FILE_NAME)
@@ -320,6 +324,10 @@ class ReportCollector:
         terminalreporter.section("calico-conformance")
         for profile in report.profiles():
             terminalreporter.write_line(f"{profile.name}: {profile.statistics.summary()}")
+        for entry in report.coverage:
+            state = "all probed" if entry.probed == entry.classes else f"{entry.classes - entry.probed} not probed"
+            examples = f", e.g. {'; '.join(entry.unprobed)}" if entry.unprobed else ""
+            terminalreporter.write_line(f"coverage {entry.cluster}: {entry.classes} classes, {state}{examples}")
         terminalreporter.write_line(f"report: {self.report_path}")
         if report.exit_status == EXIT_INFRASTRUCTURE_ERROR:
             terminalreporter.write_line(

@@ -240,12 +240,27 @@ class ProfileReport:
 
 
 @dataclass(frozen=True)
+class ClassCoverage:
+    """How many equivalence classes of (source, destination, port) one cluster has under the policy set
+    and the layout, how many the run probed, and a flow of some unprobed ones (`suite/coverage.py`)."""
+
+    cluster: str
+    classes: int
+    probed: int
+    unprobed: tuple[str, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "classes": self.classes, "probed": self.probed, "unprobed": list(self.unprobed)}
+
+
+@dataclass(frozen=True)
 class ConformanceReport:
     fingerprint: Fingerprint
     date: str  # RFC 3339, UTC
     exit_status: int
     results: tuple[TestResult, ...]
     exit_meaning: str = ""
+    coverage: tuple[ClassCoverage, ...] = ()  # per cluster; empty when no reachability case ran
 
     @property
     def statistics(self) -> Statistics:
@@ -279,6 +294,7 @@ class ConformanceReport:
             "errors": [r.problem_data(label) for r in self.results if r.outcome is Outcome.ERROR],
             "skipped": _reasons(self.results, Outcome.SKIPPED),
             "notSupported": _reasons(self.results, Outcome.NOT_SUPPORTED),
+            "coverage": [entry.to_data() for entry in self.coverage],
         }
 
 

@@ -145,6 +145,18 @@ _FINGERPRINT = {
     },
 }
 
+_COVERAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["cluster", "classes", "probed", "unprobed"],
+    "additionalProperties": False,
+    "properties": {
+        "cluster": _TEXT,
+        "classes": {"type": "integer", "minimum": 0},
+        "probed": {"type": "integer", "minimum": 0},
+        "unprobed": {"type": "array", "items": _TEXT},
+    },
+}
+
 CONFORMANCE_REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "calico-conformance ConformanceReport",
@@ -185,6 +197,7 @@ CONFORMANCE_REPORT_SCHEMA: dict[str, Any] = {
         "errors": {"type": "array", "items": _PROBLEM},
         "skipped": {"type": "array", "items": _REASON},
         "notSupported": {"type": "array", "items": _REASON},
+        "coverage": {"type": "array", "items": _COVERAGE},
     },
 }
 

@@ -188,31 +188,39 @@ def _destination_namespace(layout: TenancyLayout, exception: AllowedFlow) -> Lay
 
 
 def default_deny_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
-    """Each namespace's sentinel to and from every other workload (the outsider's, which no policy
-    restricts, included), out to the outside addresses and in from them: the internet is no exception,
-    so a rule admitting some outside network is a hole in the namespace's ingress deny."""
+    """Every workload of each namespace (not only its sentinel): nothing reaches it, and it reaches
+    nothing outside the tenancy.
+
+    A policy may open one workload rather than every pod of a namespace: to the outsider's pods, to an
+    outside network, to a platform namespace. So each workload is the destination of every source class
+    (every other pod, every outside address) on its own ports and the canary ports (which the probe
+    surface widens to every port where the policy set or the layout changes its mind), and the source
+    towards the outsider's pods and the outside addresses. Its flows to the other tenancy namespaces are
+    those namespaces' inbound flows, in their own case: a flow is one flow whichever case probes it. The
+    internet is no exception: a rule admitting some outside network is a hole in the namespace's ingress
+    deny."""
     cases = []
+    outside_addresses = [str(address) for address in layout.outside_addresses]
+    receivers = layout.outsider.workloads if layout.outsider else ()
     for cluster, namespace in product(clusters, layout.namespaces):
-        sentinel = namespace.workloads[0]  # the layout puts the sentinel first
-        others = [w for w in layout.all_workloads if w.key != sentinel.key]
-        outbound = tuple(
-            flow
-            for other in others
-            for flow in flows_between([sentinel.key], [other.key], _services(layout, [other]))
-        )
-        inbound = flows_between(_keys(others), [sentinel.key], _services(layout, [sentinel]))
-        outside_addresses = [str(address) for address in layout.outside_addresses]
-        outside = flows_between([sentinel.key], outside_addresses, layout.canary_services)
-        from_outside = flows_between(outside_addresses, [sentinel.key], _services(layout, [sentinel]))
-        pings = icmp_flows_between([sentinel.key], _keys(others) + outside_addresses) + icmp_flows_between(
-            _keys(others) + outside_addresses, [sentinel.key]
-        )
+        local = _keys(namespace.workloads)
+        flows: set[Flow] = set()
+        for workload in namespace.workloads:
+            senders = [w.key for w in layout.all_workloads if w.key != workload.key] + outside_addresses
+            flows.update(flows_between(senders, [workload.key], _services(layout, [workload])))
+            for receiver in receivers:
+                flows.update(flows_between([workload.key], [receiver.key], _services(layout, [receiver])))
+            flows.update(flows_between([workload.key], outside_addresses, layout.canary_services))
+        everyone = [w.key for w in layout.all_workloads] + outside_addresses
+        outwards = _keys(receivers) + outside_addresses
+        pings = icmp_flows_between(everyone, local) + icmp_flows_between(local, outwards)
         cases.append(
             ReachabilityCase(
                 id=f"{cluster}-{namespace.name}",
                 cluster=cluster,
-                flows=tuple(sorted(outbound + inbound + outside + from_outside + pings)),
-                summary=f"{sentinel.key} can neither send nor receive, apart from the layout's exceptions",
+                flows=tuple(sorted(flows | set(pings))),
+                summary=f"no workload of {namespace.name} can be reached, nor reach outside the tenancy, "
+                "apart from the layout's exceptions",
             )
         )
     return cases
@@ -289,6 +297,33 @@ def non_dns_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[Reacha
     return cases
 
 
+# --- guardrails ---------------------------------------------------------------------------------------
+
+
+def guardrail_cases(layout: TenancyLayout, clusters: Sequence[str]) -> list[ReachabilityCase]:
+    """Each pair of customer namespaces: every workload of one to every workload of the other, both
+    ways, on every port either listens on or the canaries probe, and ICMP. Judged on the oracle's
+    explanation (`guardrails.py`), not on probes."""
+    cases = []
+    customers = layout.customers()
+    for cluster in clusters:
+        for index, first in enumerate(customers):
+            for second in customers[index + 1 :]:
+                one, other = _keys(first.workloads), _keys(second.workloads)
+                services = _services(layout, first.workloads, second.workloads)
+                flows = flows_between(one, other, services) + flows_between(other, one, services)
+                flows += icmp_flows_between(one, other) + icmp_flows_between(other, one)
+                cases.append(
+                    ReachabilityCase(
+                        id=f"{cluster}-{first.name}-{second.name}",
+                        cluster=cluster,
+                        flows=flows,
+                        summary=f"{first.name} and {second.name} are kept apart by the first tier",
+                    )
+                )
+    return cases
+
+
 # --- the registry the `cases` marker names ------------------------------------------------------------
 
 
@@ -309,6 +344,7 @@ CaseBuilder = Callable[[TenancyLayout, Sequence[str]], Sequence[Case]]
 CASE_BUILDERS: Mapping[str, CaseBuilder] = {
     "royal-bank-isolation": isolation_cases,
     "royal-bank-exceptions": royal_bank_exception_cases,
+    "customer-guardrails": guardrail_cases,
     "other-exceptions": other_exception_cases,
     "default-deny": default_deny_cases,
     "dns-reach": dns_reach_cases,

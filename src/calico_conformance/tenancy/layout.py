@@ -18,6 +18,7 @@ from calico_conformance.oracle.loader_document import validate_label_key, valida
 from calico_conformance.oracle.model import IPAddress, Labels
 from calico_conformance.oracle.yamlsrc import Node, load_file
 from calico_conformance.tenancy.model import (
+    DEFAULT_SERVICE_ACCOUNT,
     NAMESPACE_NAME_LABEL,
     ROYAL_BANK,
     AllowedFlow,
@@ -52,6 +53,7 @@ KIND = "TenancyLayout"
 PROBE_PROTOCOLS = ("TCP", "UDP")  # SCTP needs a kernel module most nodes (and this machine) lack
 PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+ACCOUNT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 TOP_FIELDS = (
     "apiVersion",
@@ -179,8 +181,9 @@ def _address(node: Node) -> IPAddress:
 
 
 def _workload(node: Node, namespace: str) -> Workload:
-    node.fields(("name", "labels", "ports"), what="a workload")
+    node.fields(("name", "labels", "ports", "serviceAccount"), what="a workload")
     labels = node.get("labels")
+    account = node.get("serviceAccount")
     ports = tuple(_service(item) for item in node.require("ports").items())
     _refuse_duplicates([(f"{p.port}/{p.protocol}", node.location) for p in ports], "port")
     return Workload(
@@ -189,7 +192,16 @@ def _workload(node: Node, namespace: str) -> Workload:
         labels=Labels.of(_labels(labels)),
         ports=ports,
         location=node.location,
+        service_account=_account_name(account) if account else DEFAULT_SERVICE_ACCOUNT,
     )
+
+
+def _account_name(node: Node) -> str:
+    """A ServiceAccount name: a DNS-1123 subdomain (what the API server accepts), at most 253 characters."""
+    name = node.string()
+    if not ACCOUNT_NAME.match(name) or len(name) > 253:
+        raise node.error(f"serviceAccount {name!r} is not a Kubernetes name (lower-case letters, digits, '-', '.')")
+    return name
 
 
 def _namespace(node: Node, sentinel: Node) -> LayoutNamespace:

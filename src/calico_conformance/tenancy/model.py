@@ -61,8 +61,8 @@ class Workload:
     labels: Labels
     ports: tuple[Service, ...]
     location: Location | None = field(default=None, compare=False)
-    # Only the strangers `probe_surface` adds run as another account than the namespace's `default`,
-    # whose labels are never ours to set.
+    # The account the workload runs as (`serviceAccount` in the layout, e.g. CoreDNS's `coredns`); the
+    # labels are set only on the accounts the probe surface invents, never on one the layout names.
     service_account: str = DEFAULT_SERVICE_ACCOUNT
     service_account_labels: Labels = field(default_factory=Labels)
 

@@ -17,6 +17,14 @@ probes it could fool are derived from it:
   only the layout's labels, yet the promise is about *every* pod of a namespace. Each pod label key the
   policy set's selectors read and no layout workload carries is put, with a value that satisfies the
   first test of it, on a `stranger` workload added to every namespace (no stranger when there is none);
+* impostors: a selector that loses its namespace scope (`k8s-app == "kube-dns"` without the
+  kube-system namespace selector) matches a pod elsewhere carrying the same label, and no layout pod
+  does. For every (key, value) a pod selector tests, an `impostor-<n>` workload carrying only that label
+  is added to every namespace where no layout workload carries it. It is named by no exception, so the
+  layout's requirement for it is its namespace's, like the sentinel's;
+* layout edges: the requirement changes at each declared, exception and DNS port, so each of those, the
+  port just past it, and the port just before the lowest edge are probed as canaries too (one port in
+  every stretch of ports on which neither the layout nor the policy set changes);
 * service accounts: every probe pod runs as `default`, so a policy allowing pods of account `batch`
   between tenants (`serviceAccounts: {names: [batch]}`, a `serviceAccountSelector`, a `pcsa.` key) is
   invisible too. Each account name the policy set names (not `default`), and each service-account label
@@ -60,6 +68,7 @@ PROBED_PROTOCOLS = ("TCP", "UDP", "SCTP")  # the agent's transports; ICMP has it
 DEFAULT_PORT_PROTOCOL = "TCP"  # a port without a protocol (KNP default, calico-semantics.md §1.7)
 LAST_PORT = 65535
 STRANGER = "stranger"  # the workload carrying the policy set's unfamiliar labels, in every namespace
+IMPOSTOR = "impostor"  # a workload carrying one tested label where the layout does not place it
 ANY_VALUE = "probe"  # the value given to a key only tested with has() or `not in`
 PSEUDO_LABEL_PREFIXES = ("projectcalico.org/", "pcns.", "pcsa.")  # set by Calico, never by a pod
 STRANGER_ACCOUNT = "stranger"  # the account of the stranger whose ServiceAccount carries the labels read
@@ -85,6 +94,11 @@ class ProbeSurface:
     stranger_labels: Labels = field(default_factory=Labels)  # empty: every label the policies read is on a layout workload
     stranger_accounts: tuple[str, ...] = ()  # a stranger runs as each; empty: the policies read no account
     stranger_account_labels: Labels = field(default_factory=Labels)  # on every stranger account
+    # Where the layout's requirement changes: each declared, exception and DNS port and its neighbours.
+    layout_services: tuple[Service, ...] = ()
+    # Every (key, value) a pod selector tests: an impostor carries each in every namespace where no
+    # layout workload does (a selector that lost its namespace scope matches it there).
+    impostor_labels: tuple[tuple[str, str], ...] = ()
 
 
 def policy_surface(
@@ -111,7 +125,70 @@ def policy_surface(
         stranger_labels=_unfamiliar_labels(resources, layout),
         stranger_accounts=accounts,
         stranger_account_labels=account_labels,
+        layout_services=tuple(
+            sorted(_layout_services(layout, services | probed) - set(layout.canary_services) - (services - probed))
+        ),
+        impostor_labels=_tested_labels(resources),
     )
+
+
+def _tested_labels(resources: ResourceSet) -> tuple[tuple[str, str], ...]:
+    """Each (key, value) a pod selector of the policy set tests positively (`==`, `in`, `contains`...),
+    and for a key tested only by `has()`, `!=` or `not in`, a value that satisfies the test; keys Calico
+    sets (`projectcalico.org/...`) and labels no pod can carry are left out."""
+    found: dict[tuple[str, str], None] = {}
+    for test in _tests(_pod_selectors(resources)):
+        if test.label.startswith(PSEUDO_LABEL_PREFIXES):
+            continue
+        values = test.values if isinstance(test, InSet) and not test.negated else (_satisfying_value(test),)
+        for value in values:
+            chosen: dict[str, str] = {}
+            _choose(chosen, test.label, value)
+            found.update(dict.fromkeys(chosen.items()))
+    return tuple(sorted(found))
+
+
+def port_stretches(resources: ResourceSet, layout: TenancyLayout) -> dict[str, tuple[int, ...]]:
+    """Per protocol, the first port of each stretch of ports on which neither the policy set nor the
+    layout changes its mind (port 1 first): the policy set's port edges (each range's first port and
+    the port after its last) and the layout's (each declared, exception and DNS port, and the port
+    after it). Named ports resolve to declared ports, which are edges. Every port of 1-65535 belongs
+    to the stretch starting at the greatest first port not above it."""
+    rules = [rule for policy in resources.policies for rule in (*policy.ingress, *policy.egress)]
+    edges = set(_rule_services(rules)) | set(_layout_edges(layout))
+    protocols = {"TCP", "UDP"} | {service.protocol for service in edges}
+    return {
+        protocol: tuple(sorted({1} | {s.port for s in edges if s.protocol == protocol}))
+        for protocol in sorted(protocols)
+    }
+
+
+def _layout_edges(layout: TenancyLayout) -> Iterator[Service]:
+    """Each declared, exception and DNS port, and the port just past it."""
+    edges = {service for workload in layout.all_workloads for service in workload.ports}
+    edges |= {service for exception in layout.exceptions for service in exception.services}
+    edges |= set(layout.dns.services)
+    for edge in edges:
+        for port in (edge.port, edge.port + 1):
+            if port <= LAST_PORT:
+                yield Service(port, edge.protocol)
+
+
+def _layout_services(layout: TenancyLayout, probed: set[Service]) -> set[Service]:
+    """A port in every stretch the layout draws: each declared, exception and DNS port (where the
+    requirement or a listener changes) and the port just past it, and, per protocol, the port just
+    before the lowest edge of all (the layout's and the policy set's `probed` ones).
+
+    Ports on which neither the layout nor the policy set changes its mind behave alike, so one port per
+    stretch between edges proves the stretch. Every stretch starts at an edge and each edge is probed,
+    except the first stretch, from port 1 up to the lowest edge: the port just before that edge stands
+    for it. The port just before any other edge lies in the stretch that starts at the edge below it."""
+    found = set(_layout_edges(layout))
+    for protocol in {service.protocol for service in found | probed}:
+        lowest = min(service.port for service in found | probed if service.protocol == protocol)
+        if lowest > 1:
+            found.add(Service(lowest - 1, protocol))
+    return found
 
 
 def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
@@ -126,7 +203,7 @@ def widen_layout(layout: TenancyLayout, surface: ProbeSurface) -> TenancyLayout:
         layout,
         namespaces=tuple(_with_strangers(namespace, surface) for namespace in layout.namespaces),
         outsider=_with_strangers(outsider, surface) if outsider else None,
-        canary_services=layout.canary_services + surface.services,
+        canary_services=layout.canary_services + surface.services + surface.layout_services,
         outside_addresses=layout.outside_addresses + surface.outside_addresses,
         policy_outside_addresses=layout.policy_outside_addresses + surface.outside_addresses,
     )
@@ -136,7 +213,7 @@ def _with_strangers(namespace: LayoutNamespace, surface: ProbeSurface) -> Layout
     """The namespace with its stranger (when labels are unfamiliar) and one stranger per account."""
     sentinel = namespace.workloads[0]  # the layout puts the sentinel first
     labels = surface.stranger_labels
-    strangers = [Workload(namespace.name, STRANGER, labels, sentinel.ports, sentinel.location)] if labels else []
+    strangers: list[Workload] = [Workload(namespace.name, STRANGER, labels, sentinel.ports, sentinel.location)] if labels else []
     strangers += [
         Workload(
             namespace.name,
@@ -149,7 +226,22 @@ def _with_strangers(namespace: LayoutNamespace, surface: ProbeSurface) -> Layout
         )
         for account in surface.stranger_accounts
     ]
+    strangers += _impostors(namespace, surface)
     return replace(namespace, workloads=(*namespace.workloads, *strangers)) if strangers else namespace
+
+
+def _impostors(namespace: LayoutNamespace, surface: ProbeSurface) -> list[Workload]:
+    """`impostor-<n>` for the n-th tested (key, value) that no workload of the namespace carries: only
+    that label, the sentinel's ports and account. The name is the same in every namespace."""
+    sentinel = namespace.workloads[0]
+    placed = {item for workload in namespace.workloads for item in workload.labels.items()}
+    if surface.stranger_labels:
+        placed |= set(surface.stranger_labels.items())  # the stranger carries it here already
+    return [
+        Workload(namespace.name, f"{IMPOSTOR}-{index}", Labels.of({key: value}), sentinel.ports, sentinel.location)
+        for index, (key, value) in enumerate(surface.impostor_labels, 1)
+        if (key, value) not in placed
+    ]
 
 
 def _pod_selectors(resources: ResourceSet) -> Iterator[Selector]:
