@@ -1,7 +1,8 @@
 """`--baseline` on the static target, as a user runs it: each failing test says if its failure is new.
 
 The change under review widens the logging exception's port (5044 to 5040-5050) on a copy of the
-reference set: the default-deny and exact-exception tests of royal-bank fail. Against the reference set
+reference set: the exact-exception test of royal-bank and the default-deny test of platform (the flows'
+destination, whose case holds flows between two tenancy namespaces) fail. Against the reference set
 as baseline those failures are new; against the widened set itself they were already there. Each run is
 `pytest suites` in a subprocess on one cluster and the tests that fail, to stay quick.
 """
@@ -57,7 +58,7 @@ def test_failures_the_change_causes_are_new(tmp_path: Path, widened: Path) -> No
     status, out, properties = run_suites(tmp_path, f"--policies={widened}", f"--baseline={REFERENCE}")
     assert status == 1
     assert properties == {
-        "test_default_deny[finland-royal-bank]": "new",
+        "test_default_deny[finland-platform]": "new",
         "test_exception_is_exact[finland-royal-bank-logging]": "new",
     }
     assert f"failures against the baseline {REFERENCE}" in out
@@ -68,7 +69,7 @@ def test_failures_the_baseline_has_too_were_already_there(tmp_path: Path, widene
     status, out, properties = run_suites(tmp_path, f"--policies={widened}", f"--baseline={widened}")
     assert status == 1
     assert set(properties.values()) == {"already failing"}
-    assert "ALREADY FAILING  suites/test_default_deny.py::test_default_deny[finland-royal-bank]" in out
+    assert "ALREADY FAILING  suites/test_default_deny.py::test_default_deny[finland-platform]" in out
 
 
 def test_baseline_applies_to_the_static_target_only(tmp_path: Path) -> None:
