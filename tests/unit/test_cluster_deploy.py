@@ -22,6 +22,7 @@ from calico_conformance.cluster.deploy import (
     control_tier_manifests,
     control_workload,
     read_policy_manifests,
+    source_control_service,
     worker_nodes,
 )
 from calico_conformance.cluster.finish import journal_inventories
@@ -248,3 +249,23 @@ def test_schema_problems_name_the_document(tmp_path: Path) -> None:
     assert policy_schema_problems(tmp_path, "3.31") == [
         f"{tmp_path}: NetworkPolicy p: spec.ingress[0]: 'action' is a required property"
     ]
+
+
+def test_every_layout_workload_reaches_the_control_pod_through_the_control_tier(layout: TenancyLayout) -> None:
+    # The source control (issue 9, item 3): kube-dns, whose every pod-to-pod flow the reference policies
+    # deny, still reaches the control pod, so a round in which it cannot is a source that cannot send.
+    before, after, pods = oracles(layout)
+    port, protocol = source_control_service(layout.canary_services)
+    unreachable_before = 0
+    for source in pods:
+        flow = Flow(source.key, control_key(RUN), port, protocol)
+        assert after.verdict_for(flow).allowed, str(after.verdict_for(flow))
+        unreachable_before += not before.verdict_for(flow).allowed
+    assert unreachable_before > 0  # the reference policies' egress denies would block it otherwise
+
+
+def test_a_deployment_keeps_its_source_control_across_workers() -> None:
+    deployment = Deployment({}, None, source_control="cc-r1-control/control", source_control_service=(9999, "TCP"))
+    restored = Deployment.from_state(json.loads(json.dumps(deployment.to_state())))
+    assert restored.source_control_probe() == ("cc-r1-control/control", 9999, "TCP")
+    assert Deployment({}, None).source_control_probe() is None

@@ -277,6 +277,7 @@ class LiveTarget:
                     timeout_s=self.run.probe_timeout_s,
                     converge_timeout_s=self.run.converge_timeout_s,
                     control_source=deployment.control,
+                    source_control=deployment.source_control_probe(),
                 )
             except ValueError as refused:  # e.g. a service no flow may reach and no control source
                 reason = f"{refused}" + (

@@ -187,7 +187,12 @@ class ScratchSpace:
         )  # fmt: skip
         base = self.live.deployment
         self.deployment = Deployment(
-            {**base.endpoints, **endpoints}, base.control, {}, base.no_control_reason
+            {**base.endpoints, **endpoints},
+            base.control,
+            {},
+            base.no_control_reason,
+            source_control=base.source_control,
+            source_control_service=base.source_control_service,
         )
 
     def pod_ip(self, workload: str) -> str:

@@ -39,6 +39,7 @@ from calico_conformance.cluster.deploy import (
     delete_probe_pods,
     policy_schema_problems,
     read_policy_manifests,
+    source_control_service,
     start_probe_pods,
     worker_nodes,
 )
@@ -165,13 +166,16 @@ class KindTarget(LiveTarget):
         )
         found = stand_ins_from(stand_ins, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
+        checks = (control_key(run_id), source_control_service(self.layout.canary_services))
         if has_tiers:
-            return Deployment(endpoints, control_key(run_id), stand_ins=found)
+            return Deployment(endpoints, control_key(run_id), {}, "", found, *checks)
         return Deployment(
-            {k: v for k, v in endpoints.items() if k != control_key(run_id)},
+            endpoints,
             None,
             no_control_reason=f"no control tier: tiers need Calico 3.29+, this is {self.release.tag}",
             stand_ins=found,
+            source_control=checks[0],
+            source_control_service=checks[1],
         )
 
     def _kind_facts(self, spec: ClusterSpec, live: LiveCluster, state: Mapping[str, Any]) -> ClusterFacts:
@@ -267,22 +271,17 @@ class KubeconfigTarget(LiveTarget):
         )
         found = stand_ins_from(extra, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
+        checks = (control_key(run_id), source_control_service(self.layout.canary_services))
         if self.run.allow_cluster_scoped and self.release.minor >= TIERS_SINCE:
             for manifest in control_tier_manifests(run_id):
                 record(live.kube.create(manifest))
-            return Deployment(endpoints, control_key(run_id), unprobed, stand_ins=found)
+            return Deployment(endpoints, control_key(run_id), unprobed, "", found, *checks)
         reason = (
             "the control tier is cluster-scoped: it needs --allow-cluster-scoped"
             if not self.run.allow_cluster_scoped
             else f"tiers need Calico 3.29+, this is {self.release.tag}"
         )
-        return Deployment(
-            {k: v for k, v in endpoints.items() if k != control_key(run_id)},
-            None,
-            unprobed,
-            reason,
-            stand_ins=found,
-        )
+        return Deployment(endpoints, None, unprobed, reason, found, *checks)
 
 
 def missing_contexts(wanted: Iterable[str]) -> str | None:

@@ -7,6 +7,10 @@ and threads and tested exhaustively on their own.
   mismatch) is `error`, never a plain allow: something else owns that address.
 - `apply_positive_control`: a `dropped`/`rejected` is believed only if the same server (destination,
   port, protocol) answered some client in the same round; otherwise it is `error`, "server not answering".
+- `apply_source_control`: a `dropped`/`rejected` is believed only if its SOURCE provably sent in the same
+  round (one of its flows, or its source-control probe to an endpoint the run's own policy lets every pod
+  reach, was answered). An interface felix has not programmed yet drops everything (felix
+  `rules/dispatch.go`), so a source that cannot send at all would otherwise pass every deny: `error`.
 - `Convergence` applies the rule of issue 3 across rounds: rounds repeat while observed differs from
   expected; the run passes after `required_matches` consecutive rounds in which every flow matched; a flow
   expected denied that is seen allowed in any round after its first matching one fails the run at once,
@@ -87,6 +91,32 @@ def apply_positive_control(
                 f"server not answering: no client reached {describe_service(service_of(flow))} in this round, "
                 f"so `{seen.verdict}` proves no deny"
             )
+            seen = replace(seen, verdict=ProbeVerdict.ERROR, detail=detail)
+        checked[flow] = seen
+    return checked
+
+
+def apply_source_control(
+    observations: Mapping[Flow, Observation], sent: Mapping[str, Observation]
+) -> dict[Flow, Observation]:
+    """Turn every deny whose source is not proven able to send into `error`.
+
+    `sent` maps each source (workload key) to its source-control observation of this round; a source is
+    proven when that was `allowed`, or when any of its flows was `allowed` in the same round.
+    """
+    proven = {flow.source for flow, seen in observations.items() if seen.verdict is ProbeVerdict.ALLOWED}
+    proven |= {source for source, seen in sent.items() if seen.verdict is ProbeVerdict.ALLOWED}
+    checked: dict[Flow, Observation] = {}
+    for flow, seen in observations.items():
+        denied = seen.verdict in (ProbeVerdict.DROPPED, ProbeVerdict.REJECTED)
+        if denied and flow.source not in proven:
+            control = sent.get(flow.source)
+            how = (
+                f"its source-control probe was `{control.verdict}`" + (f" ({control.detail})" if control.detail else "")
+                if control is not None
+                else "it has no source-control probe and none of its flows was answered"
+            )
+            detail = f"source not proven able to send in this round: {how}, so `{seen.verdict}` proves no deny"
             seen = replace(seen, verdict=ProbeVerdict.ERROR, detail=detail)
         checked[flow] = seen
     return checked

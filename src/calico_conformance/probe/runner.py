@@ -15,6 +15,12 @@ Control jobs: a service (destination, port, protocol) that no flow of the matrix
 gets one control job per round from `control_source`, a workload allowed to reach it (on a cluster: a
 probe pod exempt from the policies under test; in the netns lab: a pod no rule drops). Without a
 control source such a matrix is refused up front with ValueError: none of its denies could be believed.
+
+Source-control jobs: with `source_control` (a service every pod may reach because a policy the run owns
+says so: on a cluster the control pod, through the control tier), every source of the matrix sends one
+job there per round, and a source that reached neither it nor any of its flows' servers in a round has
+its denies of that round turned into `error` (`convergence.apply_source_control`). Live targets always
+give one; the netns lab, whose interfaces exist before any probe, may leave it out.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tenacity import Retrying, retry_if_result, stop_after_delay
 
@@ -32,6 +38,7 @@ from calico_conformance.probe.convergence import (
     Service,
     Status,
     apply_positive_control,
+    apply_source_control,
     describe_service,
     observe,
     service_of,
@@ -73,6 +80,7 @@ class PlannedProbe:
     service: Service
     expected_server: str | None  # workload key that must answer; None for ICMP and external addresses
     same_node: bool | None
+    sender: str | None = None  # for a source-control job: the source (workload key) it proves
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class RoundRecord:
     matched: bool  # every flow matched its expectation in this round
     observations: Mapping[Flow, Observation]
     controls: Mapping[Service, Observation]
+    sent: Mapping[str, Observation] = field(default_factory=dict)  # source -> its source-control probe
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ def plan_round(
     *,
     timeout_s: float,
     control_source: str | None = None,
+    source_control: Service | None = None,
 ) -> RoundPlan:
     """Group the matrix's flows by source, and add the control jobs it needs (see the module docstring)."""
     if not expected:
@@ -168,17 +178,35 @@ def plan_round(
         ip, server = _destination(control, endpoints)
         probe = PlannedProbe({}, None, service, server, _same_node(control_source, destination, endpoints))
         planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s)))
+    if source_control is not None:
+        planned.extend(_source_controls(endpoints, expected, source_control, timeout_s))
     batches: dict[str, list[PlannedProbe]] = {}
     for handle, probe in planned:
         batch = batches.setdefault(handle, [])
         batch.append(PlannedProbe({**probe.job, "id": str(len(batch))}, probe.flow, probe.service,
-                                  probe.expected_server, probe.same_node))  # fmt: skip
+                                  probe.expected_server, probe.same_node, probe.sender))  # fmt: skip
     return RoundPlan({handle: tuple(batch) for handle, batch in batches.items()})
+
+
+def _source_controls(
+    endpoints: Mapping[str, ProbeEndpoint], expected: ExpectedMatrix, control: Service, timeout_s: float
+) -> list[tuple[str, PlannedProbe]]:
+    """One job per source of `expected` to the source-control service (not from that service's own pod)."""
+    destination, port, protocol = control
+    if destination not in endpoints:
+        raise ValueError(f"source control {describe_service(control)}: {destination!r} is not a known workload")
+    planned = []
+    for source in sorted({flow.source for flow in expected} - {destination}):
+        check = Flow(source, destination, port, protocol)
+        ip, server = _destination(check, endpoints)
+        probe = PlannedProbe({}, None, control, server, _same_node(source, destination, endpoints), source)
+        planned.append((endpoints[source].handle, _with_job(probe, check, ip, timeout_s)))
+    return planned
 
 
 def _with_job(probe: PlannedProbe, flow: Flow, ip: str, timeout_s: float) -> PlannedProbe:
     job = flow_job("", flow, ip, timeout_s=timeout_s)
-    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node)
+    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender)
 
 
 def _run_batch(executor: Executor, source: str, jobs: Sequence[Job], deadline_s: float) -> list[JobResult]:
@@ -192,7 +220,17 @@ def run_round(
     executor: Executor, plan: RoundPlan, *, deadline_s: float, max_parallel_sources: int = 32
 ) -> tuple[dict[Flow, Observation], dict[Service, Observation]]:
     """One batch per source, all sources in parallel: observations of the flows and of the controls,
-    with the positive control applied."""
+    with the positive control (and, where the plan has them, the source controls) applied."""
+    flows, controls, _sent = run_checked_round(
+        executor, plan, deadline_s=deadline_s, max_parallel_sources=max_parallel_sources
+    )
+    return flows, controls
+
+
+def run_checked_round(
+    executor: Executor, plan: RoundPlan, *, deadline_s: float, max_parallel_sources: int = 32
+) -> tuple[dict[Flow, Observation], dict[Service, Observation], dict[str, Observation]]:
+    """`run_round`, also returning each source's source-control observation (source key -> observation)."""
     sources = list(plan.batches)
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel_sources, len(sources)))) as pool:
         futures = {
@@ -204,14 +242,20 @@ def run_round(
         results = {source: future.result() for source, future in futures.items()}
     flows: dict[Flow, Observation] = {}
     controls: dict[Service, Observation] = {}
+    sent: dict[str, Observation] = {}
     for source in sources:
         for probe, result in zip(plan.batches[source], results[source], strict=True):
             seen = observe(result, probe.expected_server, probe.same_node)
-            if probe.flow is None:
+            if probe.sender is not None:
+                sent[probe.sender] = seen
+            elif probe.flow is None:
                 controls[probe.service] = seen
             else:
                 flows[probe.flow] = seen
-    return apply_positive_control(flows, controls), controls
+    checked = apply_positive_control(flows, controls)
+    if any(probe.sender is not None for batch in plan.batches.values() for probe in batch):
+        checked = apply_source_control(checked, sent)
+    return checked, controls, sent
 
 
 def run_matrix(
@@ -224,6 +268,7 @@ def run_matrix(
     required_matches: int = DEFAULT_REQUIRED_MATCHES,
     round_interval_s: float = DEFAULT_ROUND_INTERVAL_S,
     control_source: str | None = None,
+    source_control: Service | None = None,
     deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
     batch_deadline_s: float | None = None,
     max_parallel_sources: int = 32,
@@ -231,7 +276,9 @@ def run_matrix(
 ) -> RunResult:
     """Probe `expected` in rounds until it converges (see `convergence`), a leak after a match fails it,
     or `converge_timeout_s` passes. `on_round` sees each round as it is recorded (progress, tests)."""
-    plan = plan_round(endpoints, expected, timeout_s=timeout_s, control_source=control_source)
+    plan = plan_round(
+        endpoints, expected, timeout_s=timeout_s, control_source=control_source, source_control=source_control
+    )
     largest_batch = max(len(batch) for batch in plan.batches.values())
     waves = -(-largest_batch // AGENT_CONCURRENCY)
     deadline_s = batch_deadline_s or timeout_s * waves + BATCH_OVERHEAD_S
@@ -241,7 +288,7 @@ def run_matrix(
 
     def one_round() -> Status:
         started = time.monotonic()
-        flows, controls = run_round(
+        flows, controls, sent = run_checked_round(
             executor, plan, deadline_s=deadline_s, max_parallel_sources=max_parallel_sources
         )
         status = tracker.record(started - began, flows)
@@ -253,6 +300,7 @@ def run_matrix(
             matched=tracker.matching_rounds > 0,
             observations=flows,
             controls=controls,
+            sent=sent,
         )
         rounds.append(record)
         if on_round is not None:
