@@ -118,7 +118,13 @@ class LiveTarget:
     def observe(self, cluster: str, expected: ExpectedMatrix) -> ObservedMatrix:
         """Observe a layout matrix: flows to other DNS servers and outside addresses go to the stand-ins."""
         live = self.cluster(cluster)
-        plan = probed_flows(expected, self.layout, live.deployment.stand_ins, live.deployment.endpoints)
+        plan = probed_flows(
+            expected,
+            self.layout,
+            live.deployment.stand_ins,
+            live.deployment.endpoints,
+            self._pod_networks(cluster),
+        )
         cells = {
             flow: Observation(ProbeVerdict.ERROR, f"{NOT_SUPPORTED_PREFIX}{why}")
             for flow, why in plan.unsupported.items()
@@ -142,9 +148,17 @@ class LiveTarget:
         matrix = ExpectedMatrix.from_function(flows, lambda _flow: Expectation(False))
         return dict(
             probed_flows(
-                matrix, self.layout, live.deployment.stand_ins, live.deployment.endpoints
+                matrix,
+                self.layout,
+                live.deployment.stand_ins,
+                live.deployment.endpoints,
+                self._pod_networks(cluster),
             ).unsupported
         )
+
+    def _pod_networks(self, cluster: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The cluster's pod network as audited: an "outside" sender must not have an address in it."""
+        return (self.facts(cluster).pod_subnet,)
 
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix:
         """Apply a synthetic scenario in a scratch space, observe its probes, remove it again."""

@@ -23,6 +23,13 @@ therefore deploy servers that do answer and send those flows to them instead:
   allowed, calico-semantics.md §1.1), and only for the layout's own outside addresses, which stand for
   "anywhere outside"; an address a policy names stands for itself, which a node's address cannot, so
   those flows are NOT_SUPPORTED, as are all of them without an echo or with one node only.
+  The echo sends from its node's own address (its probes bind to it): unbound, traffic to a pod on
+  another node would leave through `vxlan.calico` with the node's tunnel address, which Calico takes
+  from the pod IP pool (felix dataplane/linux/vxlan_mgr.go), and a hole such as `notNets: [<pod CIDR>]`
+  would then pass "the internet is no exception" falsely. Every answer must report that the server saw
+  the node address (`probe.convergence.observe`, `expected_peer`), the echo's own source control proves
+  its return path each round, and an echo whose address lies inside a pod network makes its flows
+  NOT_SUPPORTED, with the reason: never a pass.
 
 The runner's control source is the positive control for both (the control tier lets it reach every
 pod, and nothing polices a node's input here), so a deny towards them is believed only when the
@@ -32,7 +39,8 @@ control source got an answer in the same round. `probed_flows` is pure and unit-
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from calico_conformance.cluster.probe_pods import ProbePod
@@ -63,7 +71,7 @@ class StandIns:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "endpoints": {key: [e.handle, e.ip, e.node] for key, e in self.endpoints.items()},
+            "endpoints": {key: [e.handle, e.ip, e.node, e.source_address] for key, e in self.endpoints.items()},
             "rogue_dns": self.rogue_dns,
             "outside": list(self.outside),
             "no_outside_reason": self.no_outside_reason,
@@ -71,10 +79,7 @@ class StandIns:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> StandIns:
-        endpoints = {
-            key: ProbeEndpoint(handle, ip, node)
-            for key, (handle, ip, node) in state.get("endpoints", {}).items()
-        }
+        endpoints = {key: ProbeEndpoint(*entry) for key, entry in state.get("endpoints", {}).items()}
         return cls(
             endpoints,
             state.get("rogue_dns"),
@@ -147,8 +152,11 @@ def stand_ins_from(
     chosen = [pod for pod in pods if pod.role in STAND_IN_ROLES]
     rogue = next((pod.workload for pod in chosen if pod.role == ROGUE_DNS_ROLE), None)
     outside = tuple(pod.workload for pod in chosen if pod.role == OUTSIDE_ECHO_ROLE)
+    found = {pod.workload: endpoints[pod.workload] for pod in chosen}
+    for key in outside:  # a hostNetwork pod's IP is its node's address: send from it, never from the tunnel's
+        found[key] = replace(found[key], source_address=found[key].ip)
     return StandIns(
-        {pod.workload: endpoints[pod.workload] for pod in chosen},
+        found,
         rogue,
         outside,
         "" if outside_echo else NO_OUTSIDE_ECHO,
@@ -170,11 +178,12 @@ def probed_flows(
     layout: TenancyLayout,
     stand_ins: StandIns,
     endpoints: Mapping[str, ProbeEndpoint],
+    pod_networks: Sequence[IPv4Network | IPv6Network] = (),
 ) -> ProbedFlows:
     """Send flows to `otherServers` to the rogue DNS pod, flows to `outside` to an outside echo, and
     flows from `outside` from an outside echo on another node than their destination (NOT_SUPPORTED,
     with the reason, where no echo can: none deployed, only one on the destination's node, or a source
-    address a policy names).
+    address a policy names, or an echo whose address lies inside one of `pod_networks`).
 
     Other flows are probed as they are. Several flows may become one probe (two `otherServers` from the
     same source): they must then expect the same, or each is a conflict (an `error`, never a verdict).
@@ -187,7 +196,7 @@ def probed_flows(
     for flow in expected:
         source, destination = flow.source, flow.destination
         if source in outside:
-            sender = _outside_sender_for(flow, named_by_policy, stand_ins, endpoints)
+            sender = _outside_sender_for(flow, named_by_policy, stand_ins, endpoints, pod_networks)
             if sender.why:
                 unsupported[flow] = sender.why
                 continue
@@ -233,7 +242,11 @@ class _Sender:
 
 
 def _outside_sender_for(
-    flow: Flow, named_by_policy: set[str], stand_ins: StandIns, endpoints: Mapping[str, ProbeEndpoint]
+    flow: Flow,
+    named_by_policy: set[str],
+    stand_ins: StandIns,
+    endpoints: Mapping[str, ProbeEndpoint],
+    pod_networks: Sequence[IPv4Network | IPv6Network] = (),
 ) -> _Sender:
     """The outside echo that may send `flow` from outside: one on another node than its destination.
 
@@ -244,6 +257,12 @@ def _outside_sender_for(
     """
     if not stand_ins.outside:
         return _Sender(why=stand_ins.no_outside_reason or NO_OUTSIDE_ECHO)
+    if flow.protocol.upper() == "ICMP":
+        return _Sender(
+            why=f"{flow.source}: an ICMP echo cannot be sent from a chosen address here, and the kernel that "
+            "answers it cannot report which source it saw, so nothing proves it came from outside the pod "
+            "network (unbound, it leaves through vxlan.calico with a pod-pool address)"
+        )
     if flow.source in named_by_policy:
         return _Sender(
             why=f"{flow.source} is an address a policy names: the outside stand-in sends from its node's "
@@ -256,7 +275,16 @@ def _outside_sender_for(
             why=f"no outside stand-in on another node than {flow.destination}'s ({there}): a host's traffic to "
             "a pod on its own node is always allowed, whatever the policy (calico-semantics.md §1.1)"
         )
-    return _Sender(key=elsewhere[0])
+    for key in elsewhere:
+        address = stand_ins.endpoints[key].source_address or stand_ins.endpoints[key].ip
+        if not any(ip_address(address) in network for network in pod_networks):
+            return _Sender(key=key)
+    inside = ", ".join(f"{key} ({stand_ins.endpoints[key].ip})" for key in elsewhere)
+    pools = ", ".join(map(str, pod_networks))
+    return _Sender(
+        why=f"the outside stand-ins that could send it ({inside}) have addresses inside the pod network "
+        f"({pools}): traffic from them is not traffic from outside"
+    )
 
 
 def _outside_echo_for(source: str, stand_ins: StandIns, endpoints: Mapping[str, ProbeEndpoint]) -> str:

@@ -55,10 +55,15 @@ def identity_key(identity: Any) -> str | None:
 
 
 def observe(
-    result: Mapping[str, Any], expected_server: str | None, same_node: bool | None = None
+    result: Mapping[str, Any],
+    expected_server: str | None,
+    same_node: bool | None = None,
+    expected_peer: str | None = None,
 ) -> Observation:
     """The Observation for one agent result. `expected_server` is the workload key that must answer (None
-    for ICMP, which the kernel answers, and for destinations outside the cluster)."""
+    for ICMP, which the kernel answers, and for destinations outside the cluster). `expected_peer` is the
+    address the server must have seen the probe come from (a sender bound to an address outside the pod
+    network): an answer that saw another source proves nothing about traffic from that address."""
     detail = str(result.get("detail") or "")
     answered_by = identity_key(result.get("identity"))
     try:
@@ -70,6 +75,10 @@ def observe(
     if verdict is ProbeVerdict.ALLOWED and expected_server is not None and answered_by != expected_server:
         who = answered_by or "a server that sent no identity"
         detail = f"answered by {who}, not {expected_server}: another server owns this address"
+        return Observation(ProbeVerdict.ERROR, detail, answered_by, same_node=same_node)
+    if verdict is ProbeVerdict.ALLOWED and expected_peer is not None and result.get("peer") != expected_peer:
+        seen = result.get("peer") or "an address it did not report"
+        detail = f"the server saw the probe come from {seen}, not {expected_peer}: it proves nothing about {expected_peer}"
         return Observation(ProbeVerdict.ERROR, detail, answered_by, same_node=same_node)
     return Observation(verdict, detail, answered_by, same_node=same_node)
 

@@ -66,11 +66,13 @@ AGENT_CONCURRENCY = 256  # the agent's MAX_CONCURRENT_JOBS: bigger batches run i
 @dataclass(frozen=True)
 class ProbeEndpoint:
     """A workload as the runner needs it: the executor's handle for it as a source, its IP as a
-    destination, and its node (for the same-node / cross-node tag)."""
+    destination, and its node (for the same-node / cross-node tag). `source_address`, when set, is the
+    address its probes are sent from (bound), and every server it reaches must report having seen it."""
 
     handle: str
     ip: str
     node: str | None = None
+    source_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class PlannedProbe:
     expected_server: str | None  # workload key that must answer; None for ICMP and external addresses
     same_node: bool | None
     sender: str | None = None  # for a source-control job: the source (workload key) it proves
+    expected_peer: str | None = None  # the source address the server must report (a bound sender)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ def plan_round(
         probe = PlannedProbe(
             {}, flow, service_of(flow), server, _same_node(flow.source, flow.destination, endpoints)
         )
-        planned.append((endpoints[flow.source].handle, _with_job(probe, flow, ip, timeout_s)))
+        planned.append((endpoints[flow.source].handle, _with_job(probe, flow, ip, timeout_s, endpoints)))
     reached = {service_of(flow) for flow in expected if expected[flow].allowed}
     uncontrolled = sorted({service_of(flow) for flow in expected} - reached, key=str)
     if uncontrolled and control_source is None:
@@ -177,14 +180,15 @@ def plan_round(
         control = Flow(control_source, destination, port, protocol)
         ip, server = _destination(control, endpoints)
         probe = PlannedProbe({}, None, service, server, _same_node(control_source, destination, endpoints))
-        planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s)))
+        planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s, endpoints)))
     if source_control is not None:
         planned.extend(_source_controls(endpoints, expected, source_control, timeout_s))
     batches: dict[str, list[PlannedProbe]] = {}
     for handle, probe in planned:
         batch = batches.setdefault(handle, [])
         batch.append(PlannedProbe({**probe.job, "id": str(len(batch))}, probe.flow, probe.service,
-                                  probe.expected_server, probe.same_node, probe.sender))  # fmt: skip
+                                  probe.expected_server, probe.same_node, probe.sender,
+                                  probe.expected_peer))  # fmt: skip
     return RoundPlan({handle: tuple(batch) for handle, batch in batches.items()})
 
 
@@ -200,13 +204,17 @@ def _source_controls(
         check = Flow(source, destination, port, protocol)
         ip, server = _destination(check, endpoints)
         probe = PlannedProbe({}, None, control, server, _same_node(source, destination, endpoints), source)
-        planned.append((endpoints[source].handle, _with_job(probe, check, ip, timeout_s)))
+        planned.append((endpoints[source].handle, _with_job(probe, check, ip, timeout_s, endpoints)))
     return planned
 
 
-def _with_job(probe: PlannedProbe, flow: Flow, ip: str, timeout_s: float) -> PlannedProbe:
-    job = flow_job("", flow, ip, timeout_s=timeout_s)
-    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender)
+def _with_job(
+    probe: PlannedProbe, flow: Flow, ip: str, timeout_s: float, endpoints: Mapping[str, ProbeEndpoint]
+) -> PlannedProbe:
+    bind = endpoints[flow.source].source_address
+    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=bind)
+    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender,
+                        bind)  # fmt: skip
 
 
 def _run_batch(executor: Executor, source: str, jobs: Sequence[Job], deadline_s: float) -> list[JobResult]:
@@ -245,7 +253,7 @@ def run_checked_round(
     sent: dict[str, Observation] = {}
     for source in sources:
         for probe, result in zip(plan.batches[source], results[source], strict=True):
-            seen = observe(result, probe.expected_server, probe.same_node)
+            seen = observe(result, probe.expected_server, probe.same_node, probe.expected_peer)
             if probe.sender is not None:
                 sent[probe.sender] = seen
             elif probe.flow is None:
