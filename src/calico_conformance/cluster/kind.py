@@ -30,7 +30,7 @@ from calico_conformance.cluster.commands import (
     run_command,
 )
 from calico_conformance.cluster.run_once import once_per_run
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, timed
 
 CREATED_MARKERS = "kind-created"
 Run = Callable[..., CommandResult]
@@ -60,7 +60,14 @@ def existing_clusters(run: Run = run_command) -> list[str]:
 
 
 def create_or_reuse(
-    name: str, config: Path, state_dir: Path, *, reuse: bool, timeouts: Timeouts, run: Run = run_command
+    name: str,
+    config: Path,
+    state_dir: Path,
+    *,
+    reuse: bool,
+    timeouts: Timeouts,
+    run: Run = run_command,
+    image: str | None = None,
 ) -> KindCluster:
     """Create cluster `name` from `config`, or export an existing one's credentials when reusing."""
     kubeconfig = state_dir / f"{name}.kubeconfig"
@@ -75,7 +82,8 @@ def create_or_reuse(
     marker = state_dir / CREATED_MARKERS / name
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(kubeconfig))  # before creating: a half-created cluster is still ours to delete
-    run(kind_create(name, config, kubeconfig), timeout_s=timeouts.kind_create_s)
+    with timed(f"{name}: creating the kind cluster" + (f" ({image})" if image else "")):
+        run(kind_create(name, config, kubeconfig, image=image), timeout_s=timeouts.kind_create_s)
     return KindCluster(name, kubeconfig, created=True)
 
 
@@ -88,11 +96,14 @@ def ensure_cluster(
     timeouts: Timeouts,
     prepare: Callable[[KindCluster], Mapping[str, Any]],
     run: Run = run_command,
+    image: str | None = None,
 ) -> tuple[KindCluster, Mapping[str, Any]]:
     """The cluster and what `prepare` recorded for it, done once per run whichever worker asks first."""
 
     def produce() -> Mapping[str, Any]:
-        cluster = create_or_reuse(name, config, state_dir, reuse=reuse, timeouts=timeouts, run=run)
+        cluster = create_or_reuse(
+            name, config, state_dir, reuse=reuse, timeouts=timeouts, run=run, image=image
+        )
         prepared = dict(prepare(cluster))
         return {
             "name": name,

@@ -38,7 +38,7 @@ from calico_conformance.cluster.tools import (
     MissingTools,
     require_tools,
 )
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, timed
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
@@ -175,7 +175,9 @@ class LiveTarget:
         expected = Oracle.from_scenario(scenario).expected_matrix(
             Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
         )
-        with self.scratch(cluster, renames, labels, workloads) as space:
+        with timed(f"{cluster}: scenario {scenario.source or 'scenario'}"), self.scratch(
+            cluster, renames, labels, workloads
+        ) as space:
             for manifest in scenario_manifests(scenario):
                 space.apply(manifest)
             return space.observe(expected, label=f"scenario-{scenario.source}")

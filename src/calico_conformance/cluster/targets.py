@@ -43,6 +43,7 @@ from calico_conformance.cluster.deploy import (
     start_probe_pods,
     worker_nodes,
 )
+from calico_conformance.cluster.images import kind_node_image, rewrite_image
 from calico_conformance.cluster.install import server_side_apply
 from calico_conformance.cluster.inventory import ObjectRef
 from calico_conformance.cluster.kind import KindCluster, ensure_cluster, node_network_mtu
@@ -93,6 +94,7 @@ class KindTarget(LiveTarget):
             reuse=self.run.reuse_clusters,
             timeouts=self.timeouts,
             prepare=lambda cluster: self._prepare(spec, cluster),
+            image=rewrite_image(kind_node_image(self.release.version), self.run.registry),
         )
         access, kube = self._client(name, kind.kubeconfig, kind.context)
         deployment = Deployment.from_state(state["deployment"])
