@@ -141,8 +141,13 @@ def test_every_wait_logs_its_start_and_its_end_with_seconds() -> None:
 def test_a_timed_step_that_fails_says_so_with_its_seconds() -> None:
     clock = FakeClock()
     lines: list[str] = []
-    with pytest.raises(RuntimeError), timed("finland: creating the kind cluster", log=lines.append, clock=clock):
-        clock.sleep(41.5)
-        raise RuntimeError("docker is gone")
+
+    def create() -> None:
+        with timed("finland: creating the kind cluster", log=lines.append, clock=clock):
+            clock.sleep(41.5)
+            raise RuntimeError("docker is gone")
+
+    with pytest.raises(RuntimeError):
+        create()
     assert lines == ["start: finland: creating the kind cluster",
                      "failed: finland: creating the kind cluster after 41.5s (RuntimeError)"]  # fmt: skip
