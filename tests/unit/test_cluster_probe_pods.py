@@ -107,7 +107,24 @@ def test_the_agent_comes_from_the_configmap_named_by_its_content(layout: Tenancy
         {"name": "agent", "configMap": {"name": configmap["metadata"]["name"]}}
     ]
     assert configmap["data"] == {AGENT_FILE: AGENT}
-    assert agent_configmap_name(AGENT) != agent_configmap_name(AGENT + "# changed\n")
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT + "# changed\n", "r1")
+
+
+def test_two_runs_never_share_an_agent_configmap() -> None:
+    # Two concurrent kubeconfig runs probing the same existing namespace would otherwise write, and delete,
+    # one ConfigMap between them (issue 9, item 10).
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT, "r2")
+    assert agent_configmap_name(AGENT, "r1").startswith("cc-r1-agent-")
+    assert render_agent_configmap("x", AGENT, "r2")["metadata"]["name"] == agent_configmap_name(AGENT, "r2")
+
+
+def test_probe_pods_ask_for_net_raw_and_pass_the_pod_schema(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.schemas import validate_manifest
+
+    for spec in rendered(layout):
+        (container,) = spec["spec"]["containers"]
+        assert container["securityContext"] == {"capabilities": {"add": ["NET_RAW"]}}
+        assert validate_manifest(spec) == []
 
 
 def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layout: TenancyLayout) -> None:

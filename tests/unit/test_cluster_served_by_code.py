@@ -46,26 +46,26 @@ KIND = re.compile(r"^[A-Z][A-Za-z]+$")
 ONLY_WITH_TIERS = {("projectcalico.org/v3", "Tier")}
 
 
-def _constants(tree: ast.Module) -> dict[str, str]:
-    found = {}  # module and function level alike: `api = "projectcalico.org/v3"` inside a renderer
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
+def _constants(tree: ast.Module) -> dict[str, set[str]]:
+    """Every string a name is ever given, module and function level alike (`api = "projectcalico.org/v3"`
+    inside a renderer; `calico = CALICO_API` then `calico = CALICO_CRDS` in the audit: both count)."""
+    found: dict[str, set[str]] = {}
+    assignments = [node for node in ast.walk(tree) if isinstance(node, ast.Assign)]
+    for _ in range(3):  # names assigned from names, a few levels deep
+        for node in assignments:
+            values = _texts(node.value, found)
             for target in node.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = node.value.value
+                if isinstance(target, ast.Name) and values:
+                    found.setdefault(target.id, set()).update(values)
     return found
 
 
-def _text(node: ast.AST | None, constants: Mapping[str, str]) -> str | None:
+def _texts(node: ast.AST | None, constants: Mapping[str, set[str]]) -> set[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
+        return {node.value}
     if isinstance(node, ast.Name):
-        return constants.get(node.id)
-    return None
+        return set(constants.get(node.id, ()))
+    return set()
 
 
 def asked_for(source: str, where: str) -> Iterator[tuple[str, str, str]]:
@@ -73,21 +73,22 @@ def asked_for(source: str, where: str) -> Iterator[tuple[str, str, str]]:
     tree = ast.parse(source)
     constants = _constants(tree)
     for node in ast.walk(tree):
-        pair: tuple[str | None, str | None] = (None, None)
+        pair: tuple[set[str], set[str]] = (set(), set())
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in CALLS and len(node.args) >= 2:
-                pair = (_text(node.args[0], constants), _text(node.args[1], constants))
+                pair = (_texts(node.args[0], constants), _texts(node.args[1], constants))
         elif isinstance(node, ast.Dict):
-            keys = [_text(key, {}) for key in node.keys]
+            keys = [next(iter(_texts(key, {})), None) for key in node.keys]
             if "apiVersion" in keys and "kind" in keys:
-                pair = (_text(node.values[keys.index("apiVersion")], constants),
-                        _text(node.values[keys.index("kind")], constants))  # fmt: skip
+                pair = (_texts(node.values[keys.index("apiVersion")], constants),
+                        _texts(node.values[keys.index("kind")], constants))  # fmt: skip
         elif isinstance(node, ast.Tuple) and len(node.elts) == 2:
-            pair = (_text(node.elts[0], constants), _text(node.elts[1], constants))
-        api_version, kind = pair
-        if api_version and kind and GROUP_VERSION.match(api_version) and KIND.match(kind) and kind != "List":
-            yield api_version, kind, f"{where}:{getattr(node, 'lineno', 0)}"
+            pair = (_texts(node.elts[0], constants), _texts(node.elts[1], constants))
+        for api_version in sorted(pair[0]):
+            for kind in sorted(pair[1]):
+                if GROUP_VERSION.match(api_version) and KIND.match(kind) and kind != "List":
+                    yield api_version, kind, f"{where}:{getattr(node, 'lineno', 0)}"
 
 
 def live_code_asks() -> list[tuple[str, str, str]]:
@@ -99,6 +100,7 @@ def test_the_scan_finds_what_the_live_code_is_known_to_ask_for() -> None:
     assert {("v1", "Pod"), ("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("v1", "Node"),
             ("apps/v1", "Deployment"), ("operator.tigera.io/v1", "TigeraStatus"),
             ("operator.tigera.io/v1", "Installation"), ("projectcalico.org/v3", "IPPool"),
+            ("crd.projectcalico.org/v1", "IPPool"), ("crd.projectcalico.org/v1", "FelixConfiguration"),
             ("projectcalico.org/v3", "GlobalNetworkPolicy"), ("projectcalico.org/v3", "Tier")} <= kinds  # fmt: skip
 
 

@@ -298,3 +298,22 @@ def test_a_state_written_before_stand_ins_has_none() -> None:
     assert deployment.stand_ins == StandIns()
     assert deployment.stand_ins.rogue_dns is None
     assert deployment.stand_ins.no_outside_reason == NO_OUTSIDE_ECHO
+
+
+def test_the_reproduce_command_of_a_stand_in_flow_names_the_stand_in_probed(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.commands import KubeAccess
+    from calico_conformance.cluster.stand_ins import reproduce_command
+
+    inbound = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    ping = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")
+    plan = probed_flows(_denied(inbound, ping), layout, STAND_INS, ENDPOINTS)
+    every = {**ENDPOINTS, **STAND_INS.endpoints}
+    access = KubeAccess(Path("/run/finland.kubeconfig"), "kind-finland")
+    command = reproduce_command(inbound, plan, every, access=access, agent_path="/opt/a.py", timeout_s=1.0)
+    # Sent from the echo pod on the other node, bound to its node address, to the shop's pod IP:
+    assert "--namespace=cc echo-1 --" in command
+    assert '"ip":"10.244.1.5"' in command
+    assert '"bind":"172.18.0.4"' in command
+    assert command.endswith(f"# sent from the stand-in {ECHO_1} (172.18.0.4)")
+    unprobed = reproduce_command(ping, plan, every, access=access, agent_path="/opt/a.py", timeout_s=1.0)
+    assert unprobed.startswith(f"# {ping} was not probed: ")

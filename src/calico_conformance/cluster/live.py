@@ -33,6 +33,7 @@ from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
 from calico_conformance.cluster.stand_ins import probed_flows, stand_in_detail
+from calico_conformance.cluster.stand_ins import reproduce_command as stand_in_reproduce_command
 from calico_conformance.cluster.tools import (
     KUBECONFIG_TOOLS,
     MissingTools,
@@ -154,6 +155,26 @@ class LiveTarget:
                 live.deployment.endpoints,
                 self._pod_networks(cluster),
             ).unsupported
+        )
+
+    def reproduce_command(self, cluster: str, flow: Flow) -> str:
+        """The shell command that reruns one layout flow's probe by hand, as it was probed (stand-ins)."""
+        live = self.cluster(cluster)
+        deployment = live.deployment
+        plan = probed_flows(
+            ExpectedMatrix({flow: Expectation(False)}),
+            self.layout,
+            deployment.stand_ins,
+            deployment.endpoints,
+            self._pod_networks(cluster),
+        )
+        return stand_in_reproduce_command(
+            flow,
+            plan,
+            deployment.all_endpoints,
+            access=live.access,
+            agent_path=live.executor.agent_path,
+            timeout_s=self.run.probe_timeout_s,
         )
 
     def _pod_networks(self, cluster: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

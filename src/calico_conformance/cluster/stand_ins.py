@@ -43,7 +43,10 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
+from calico_conformance.cluster.commands import KubeAccess, kubectl_exec_probe, shell_line
 from calico_conformance.cluster.probe_pods import ProbePod
+from calico_conformance.probe.jobs import flow_job
+from calico_conformance.probe.kube_executor import encode_batch, probe_command
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
 from calico_conformance.tenancy.layout import Service, TenancyLayout
@@ -223,6 +226,35 @@ def probed_flows(
             cells[probe] = expected[flows[0]]
             kept.update(dict.fromkeys(flows, probe))
     return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
+
+
+def reproduce_command(
+    flow: Flow,
+    plan: ProbedFlows,
+    endpoints: Mapping[str, ProbeEndpoint],
+    *,
+    access: KubeAccess,
+    agent_path: str,
+    timeout_s: float,
+) -> str:
+    """The shell command that reruns `flow`'s probe by hand: as it was really probed, from and to the
+    stand-in that took an outside or other-DNS end (sending from the stand-in's bound address), with a
+    comment naming that stand-in. A flow that was not probed gets a comment saying why instead."""
+    if flow in plan.unsupported:
+        return f"# {flow} was not probed: {plan.unsupported[flow]}"
+    if flow not in plan.probed_as:
+        return f"# {flow} was not probed: {plan.conflicts.get(flow, 'it is not part of the probed matrix')}"
+    probe = plan.probed_as[flow]
+    source = endpoints[probe.source]
+    address = endpoints[probe.destination].ip if probe.destination in endpoints else probe.destination
+    batch = encode_batch(
+        [flow_job("reproduce", probe, address, timeout_s=timeout_s, bind=source.source_address)]
+    )
+    namespace, pod = source.handle.split("/", 1)
+    exec_argv = kubectl_exec_probe(access, namespace, pod, probe_command(len(batch), agent_path))
+    command = f"printf %s {shell_line([batch])} | {shell_line(exec_argv)}"
+    via = stand_in_detail(flow, probe, endpoints)
+    return f"{command}  # {via}" if via else command
 
 
 def stand_in_detail(flow: Flow, probe: Flow, endpoints: Mapping[str, ProbeEndpoint]) -> str:
