@@ -91,13 +91,21 @@ def plan_probe_pods(
     stand-ins on shared clusters); unmapped namespaces are used as named. `roles` gives a workload key
     another role label than "probe" (the control source's policies select it by "control").
 
-    Consecutive workloads land on different nodes, so with two or more nodes and workloads the matrix
-    holds both same-node and cross-node pairs (policy is enforced on different hooks for each).
+    Within a namespace, consecutive workloads land on different nodes, and each namespace starts one node
+    further than the one before: the layout puts the sentinel first in every namespace, so a plain
+    round-robin over the whole list would put every sentinel on the same node and no sentinel <->
+    sentinel or outsider -> sentinel flow would ever cross nodes (policy is enforced on different hooks
+    for same-node and cross-node traffic).
     """
     if not nodes:
         raise ValueError("no schedulable node to place probe pods on")
     pods = []
-    for index, workload in enumerate(workloads):
+    ordinal: dict[str, int] = {}  # namespace -> its place among the namespaces, in layout order
+    position: dict[str, int] = {}  # namespace -> workloads of it placed so far
+    for workload in workloads:
+        offset = ordinal.setdefault(workload.namespace, len(ordinal))
+        index = offset + position.get(workload.namespace, 0)
+        position[workload.namespace] = position.get(workload.namespace, 0) + 1
         services = tuple(dict.fromkeys([*workload.ports, *canary]))
         pods.append(
             ProbePod(
