@@ -220,23 +220,19 @@ class LiveTarget:
             return self._mtu[cluster]
         live = self.cluster(cluster)
         deployment = live.deployment
-        if deployment.control is None:
-            raise RuntimeError(
-                f"{cluster}: no control pod to measure the MTU from: {deployment.no_control_reason}"
-            )
-        source = deployment.endpoints[deployment.control]
+        # Between the control pod and its MTU peer, both in the run's own namespace that no policy of the run
+        # selects: no tier needed (Calico 3.27 too), and nothing the policies under test do can shape it.
+        control, peer = deployment.source_control, deployment.mtu_peer
+        if control is None or peer is None or {control, peer} - set(deployment.endpoints):
+            raise RuntimeError(f"{cluster}: this deployment has no control pod and MTU peer to measure between")
+        source, destination = deployment.endpoints[control], deployment.endpoints[peer]
         udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
         tcp = [s.port for s in self.layout.canary_services if s.protocol == "TCP"]
-        remote = [
-            e
-            for key, e in deployment.endpoints.items()
-            if e.node != source.node and key != deployment.control
-        ]
-        if not udp or not tcp or not remote:
+        if not udp or not tcp or source.node == destination.node:
             raise RuntimeError(
-                f"{cluster}: the MTU check needs a UDP and a TCP canary port and a probe on another node"
+                f"{cluster}: the MTU check needs a UDP and a TCP canary port and the MTU peer on another node "
+                f"than the control pod (both on {source.node})"
             )
-        destination = remote[0]
         jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
         results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
         route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
@@ -315,6 +311,9 @@ class LiveTarget:
                     converge_timeout_s=self.run.converge_timeout_s,
                     control_source=deployment.control,
                     source_control=deployment.source_control_probe(),
+                    # Without a control tier no pod may be exempted from the policies under test: a server
+                    # nobody may reach vouches for itself, with its pod proven on the network (probe.runner).
+                    self_control=deployment.control is None,
                 )
             except ValueError as refused:  # e.g. a service no flow may reach and no control source
                 reason = f"{refused}" + (

@@ -16,6 +16,12 @@ gets one control job per round from `control_source`, a workload allowed to reac
 probe pod exempt from the policies under test; in the netns lab: a pod no rule drops). Without a
 control source such a matrix is refused up front with ValueError: none of its denies could be believed.
 
+Self controls (`self_control`, for clusters without a control tier such as Calico 3.27, where no pod may
+be exempted from the policies under test): a service nobody may reach is vouched for by its own pod, which
+probes its own address (that never leaves the pod's network namespace, so it proves the server listens
+and nothing about policy), and only in a round in which that pod also reached the source control (so its
+interface is programmed and carries traffic both ways). Both must hold for its denies to count.
+
 Source-control jobs: with `source_control` (a service every pod may reach because a policy the run owns
 says so: on a cluster the control pod, through the control tier), every source of the matrix sends one
 job there per round, and a source that reached neither it nor any of its flows' servers in a round has
@@ -29,7 +35,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tenacity import Retrying, retry_if_result, stop_after_delay
 
@@ -84,6 +90,7 @@ class PlannedProbe:
     same_node: bool | None
     sender: str | None = None  # for a source-control job: the source (workload key) it proves
     expected_peer: str | None = None  # the source address the server must report (a bound sender)
+    self_check: bool = False  # a self control: the destination probing its own address
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ def plan_round(
     timeout_s: float,
     control_source: str | None = None,
     source_control: Service | None = None,
+    self_control: bool = False,
 ) -> RoundPlan:
     """Group the matrix's flows by source, and add the control jobs it needs (see the module docstring)."""
     if not expected:
@@ -165,6 +173,9 @@ def plan_round(
         planned.append((endpoints[flow.source].handle, _with_job(probe, flow, ip, timeout_s, endpoints)))
     reached = {service_of(flow) for flow in expected if expected[flow].allowed}
     uncontrolled = sorted({service_of(flow) for flow in expected} - reached, key=str)
+    if uncontrolled and control_source is None and self_control:
+        planned.extend(_self_controls(endpoints, uncontrolled, source_control, timeout_s))
+        uncontrolled = []
     if uncontrolled and control_source is None:
         listed = ", ".join(describe_service(service) for service in uncontrolled[:5])
         raise ValueError(
@@ -182,25 +193,52 @@ def plan_round(
         probe = PlannedProbe({}, None, service, server, _same_node(control_source, destination, endpoints))
         planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s, endpoints)))
     if source_control is not None:
-        planned.extend(_source_controls(endpoints, expected, source_control, timeout_s))
+        senders = {flow.source for flow in expected} | {
+            probe.service[0] for _handle, probe in planned if probe.self_check
+        }
+        planned.extend(_source_controls(endpoints, senders, source_control, timeout_s))
     batches: dict[str, list[PlannedProbe]] = {}
     for handle, probe in planned:
         batch = batches.setdefault(handle, [])
         batch.append(PlannedProbe({**probe.job, "id": str(len(batch))}, probe.flow, probe.service,
                                   probe.expected_server, probe.same_node, probe.sender,
-                                  probe.expected_peer))  # fmt: skip
+                                  probe.expected_peer, probe.self_check))  # fmt: skip
     return RoundPlan({handle: tuple(batch) for handle, batch in batches.items()})
 
 
-def _source_controls(
-    endpoints: Mapping[str, ProbeEndpoint], expected: ExpectedMatrix, control: Service, timeout_s: float
+def _self_controls(
+    endpoints: Mapping[str, ProbeEndpoint],
+    services: Sequence[Service],
+    source_control: Service | None,
+    timeout_s: float,
 ) -> list[tuple[str, PlannedProbe]]:
-    """One job per source of `expected` to the source-control service (not from that service's own pod)."""
+    """One self-probe per service, from its own pod to its own address (see the module docstring)."""
+    if source_control is None:
+        raise ValueError("self controls need a source_control: a self-probe alone never leaves its pod")
+    planned = []
+    for service in services:
+        destination, port, protocol = service
+        if destination not in endpoints:
+            raise ValueError(
+                f"no flow is expected to reach {describe_service(service)}, and {destination} has no pod to "
+                "vouch for its own server: give a control_source allowed to reach it"
+            )
+        check = Flow(destination, destination, port, protocol)
+        ip, server = _destination(check, endpoints)
+        probe = PlannedProbe({}, None, service, server, True, self_check=True)
+        planned.append((endpoints[destination].handle, _with_job(probe, check, ip, timeout_s, endpoints, bind=False)))
+    return planned
+
+
+def _source_controls(
+    endpoints: Mapping[str, ProbeEndpoint], senders: set[str], control: Service, timeout_s: float
+) -> list[tuple[str, PlannedProbe]]:
+    """One job per sender to the source-control service (not from that service's own pod)."""
     destination, port, protocol = control
     if destination not in endpoints:
         raise ValueError(f"source control {describe_service(control)}: {destination!r} is not a known workload")
     planned = []
-    for source in sorted({flow.source for flow in expected} - {destination}):
+    for source in sorted(senders - {destination}):
         check = Flow(source, destination, port, protocol)
         ip, server = _destination(check, endpoints)
         probe = PlannedProbe({}, None, control, server, _same_node(source, destination, endpoints), source)
@@ -209,12 +247,18 @@ def _source_controls(
 
 
 def _with_job(
-    probe: PlannedProbe, flow: Flow, ip: str, timeout_s: float, endpoints: Mapping[str, ProbeEndpoint]
+    probe: PlannedProbe,
+    flow: Flow,
+    ip: str,
+    timeout_s: float,
+    endpoints: Mapping[str, ProbeEndpoint],
+    *,
+    bind: bool = True,
 ) -> PlannedProbe:
-    bind = endpoints[flow.source].source_address
-    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=bind)
+    source = endpoints[flow.source].source_address if bind else None
+    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=source)
     return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender,
-                        bind)  # fmt: skip
+                        source, probe.self_check)  # fmt: skip
 
 
 def _run_batch(executor: Executor, source: str, jobs: Sequence[Job], deadline_s: float) -> list[JobResult]:
@@ -251,6 +295,7 @@ def run_checked_round(
     flows: dict[Flow, Observation] = {}
     controls: dict[Service, Observation] = {}
     sent: dict[str, Observation] = {}
+    self_checked: list[Service] = []
     for source in sources:
         for probe, result in zip(plan.batches[source], results[source], strict=True):
             seen = observe(result, probe.expected_server, probe.same_node, probe.expected_peer)
@@ -258,8 +303,21 @@ def run_checked_round(
                 sent[probe.sender] = seen
             elif probe.flow is None:
                 controls[probe.service] = seen
+                if probe.self_check:
+                    self_checked.append(probe.service)
             else:
                 flows[probe.flow] = seen
+    for service in self_checked:  # a self-probe counts only if its pod also reached the source control
+        pod = service[0]
+        reached = sent.get(pod)
+        if controls[service].verdict is ProbeVerdict.ALLOWED and (
+            reached is None or reached.verdict is not ProbeVerdict.ALLOWED
+        ):
+            controls[service] = replace(
+                controls[service],
+                verdict=ProbeVerdict.ERROR,
+                detail=f"{pod} answered itself but did not reach the source control in this round",
+            )
     checked = apply_positive_control(flows, controls)
     if any(probe.sender is not None for batch in plan.batches.values() for probe in batch):
         checked = apply_source_control(checked, sent)
@@ -277,6 +335,7 @@ def run_matrix(
     round_interval_s: float = DEFAULT_ROUND_INTERVAL_S,
     control_source: str | None = None,
     source_control: Service | None = None,
+    self_control: bool = False,
     deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
     batch_deadline_s: float | None = None,
     max_parallel_sources: int = 32,
@@ -285,7 +344,12 @@ def run_matrix(
     """Probe `expected` in rounds until it converges (see `convergence`), a leak after a match fails it,
     or `converge_timeout_s` passes. `on_round` sees each round as it is recorded (progress, tests)."""
     plan = plan_round(
-        endpoints, expected, timeout_s=timeout_s, control_source=control_source, source_control=source_control
+        endpoints,
+        expected,
+        timeout_s=timeout_s,
+        control_source=control_source,
+        source_control=source_control,
+        self_control=self_control,
     )
     largest_batch = max(len(batch) for batch in plan.batches.values())
     waves = -(-largest_batch // AGENT_CONCURRENCY)
