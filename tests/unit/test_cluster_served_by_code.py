@@ -14,19 +14,15 @@ import ast
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
-from tests.unit.cluster_fake_api import PINNED, ServedFakeApi
+from tests.unit.cluster_fake_api import PINNED, CniFakeApi, ServedFakeApi
 
 from calico_conformance.cluster import audit as audits
 from calico_conformance.cluster.deploy import control_tier_manifests, start_probe_pods
 from calico_conformance.cluster.probe_pods import plan_probe_pods
 from calico_conformance.cluster.readiness import (
-    CNI_CONTAINER_ID,
-    CNI_POD_IP,
-    CNI_POD_IPS,
     calico_v3_resources,
 )
 from calico_conformance.cluster.releases import RELEASES
@@ -133,23 +129,6 @@ def test_tiers_are_asked_for_only_where_served() -> None:
 
 
 # --- the code paths themselves, against a fake that serves only what the release does --------------------
-
-
-class CniFakeApi(ServedFakeApi):
-    """Created pods come up as the kubelet and Calico's CNI leave them: containers ready, an IP, and the
-    CNI's annotations (libcalico-go/lib/backend/k8s/resources/workloadendpoint.go:132-138, v3.31.7)."""
-
-    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        obj = super().create(manifest)
-        if obj["kind"] == "Pod":
-            ip = f"10.244.1.{self.uids}"
-            obj["metadata"]["annotations"] = {
-                **obj["metadata"].get("annotations", {}),
-                CNI_POD_IP: f"{ip}/32", CNI_POD_IPS: f"{ip}/32", CNI_CONTAINER_ID: f"c{self.uids}",
-            }  # fmt: skip
-            obj["status"] = {"phase": "Running", "podIP": ip,
-                             "conditions": [{"type": "ContainersReady", "status": "True"}]}  # fmt: skip
-        return obj
 
 
 @pytest.mark.parametrize("release", PINNED)
