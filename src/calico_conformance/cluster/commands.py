@@ -77,6 +77,11 @@ def kind_export_logs(name: str, directory: Path) -> list[str]:
     return ["kind", "export", "logs", str(directory), f"--name={name}"]
 
 
+def docker_node_resolv_conf(node: str) -> list[str]:
+    """A kind node's /etc/resolv.conf: the upstream resolver CoreDNS forwards to (`forward . /etc/resolv.conf`)."""
+    return ["docker", "exec", node, "cat", "/etc/resolv.conf"]
+
+
 def docker_node_mtu(node: str, interface: str = "eth0") -> list[str]:
     """The MTU of a kind node's interface: the node network MTU the pod MTU is derived from."""
     return ["docker", "exec", node, "cat", f"/sys/class/net/{interface}/mtu"]

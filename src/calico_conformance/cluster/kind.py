@@ -23,6 +23,7 @@ from calico_conformance.cluster.commands import (
     CommandFailed,
     CommandResult,
     docker_node_mtu,
+    docker_node_resolv_conf,
     kind_create,
     kind_delete,
     kind_export_kubeconfig,
@@ -120,6 +121,25 @@ def ensure_cluster(
 def node_network_mtu(cluster: KindCluster, run: Run = run_command) -> int:
     """The MTU of the node network (the control-plane node's eth0), from which Calico derives pod MTU."""
     return int(run(docker_node_mtu(cluster.control_plane_node), timeout_s=60).stdout.strip())
+
+
+def node_upstream_resolver(cluster: KindCluster, run: Run = run_command) -> str | None:
+    """The first nameserver of the control-plane node's /etc/resolv.conf, or None when it has none.
+
+    On kind that is not Docker's embedded DNS (127.0.0.11) but the address kind's entrypoint puts in its
+    place, the Docker host or the kind network's gateway, whose port 53 the node DNATs back to the
+    embedded DNS server's own port (kubernetes-sigs/kind v0.27.0 images/base/files/usr/local/bin/
+    entrypoint:446-476, also for pod traffic: the PREROUTING jump of line 464).
+    """
+    return first_nameserver(run(docker_node_resolv_conf(cluster.control_plane_node), timeout_s=60).stdout)
+
+
+def first_nameserver(resolv_conf: str) -> str | None:
+    for line in resolv_conf.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            return parts[1]
+    return None
 
 
 def created_clusters(state_dir: Path) -> dict[str, Path]:

@@ -31,6 +31,16 @@ therefore deploy servers that do answer and send those flows to them instead:
   its return path each round, and an echo whose address lies inside a pod network makes its flows
   NOT_SUPPORTED, with the reason: never a pass.
 
+* the **upstream resolver** (kind only): the cluster DNS server's own upstream, as the node's
+  /etc/resolv.conf names it. On kind that address is the Docker host (or the kind network's gateway),
+  whose port 53 the node DNATs to Docker's embedded DNS at 127.0.0.11 on a port of Docker's choosing
+  (kubernetes-sigs/kind v0.27.0 images/base/files/usr/local/bin/entrypoint:446-476), also for pod
+  traffic. Calico's policy sees the packet after that DNAT, so the reference `platform.kube-dns` egress
+  rule (`notSelector: all()`, ports 53) does not match CoreDNS's real upstream queries, while a probe
+  to the outside echo on 53 passes it. So the DNS server's TCP 53 flows to outside addresses are probed
+  at the real upstream (a handshake through the DNAT); its UDP 53 flows stay on the echo, which proves
+  the port rule only (a UDP probe of the resolver needs a DNS query, which flow probes do not send).
+
 The runner's control source is the positive control for both (the control tier lets it reach every
 pod, and nothing polices a node's input here), so a deny towards them is believed only when the
 control source got an answer in the same round. `probed_flows` is pure and unit-tested.
@@ -71,6 +81,7 @@ class StandIns:
     rogue_dns: str | None = None  # key of the rogue DNS pod
     outside: tuple[str, ...] = ()  # keys of the outside echo pods, one per node
     no_outside_reason: str = NO_OUTSIDE_ECHO
+    upstream_dns: str | None = None  # the cluster DNS server's upstream resolver (kind: the Docker host)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -78,6 +89,7 @@ class StandIns:
             "rogue_dns": self.rogue_dns,
             "outside": list(self.outside),
             "no_outside_reason": self.no_outside_reason,
+            "upstream_dns": self.upstream_dns,
         }
 
     @classmethod
@@ -88,6 +100,7 @@ class StandIns:
             state.get("rogue_dns"),
             tuple(state.get("outside", ())),
             state.get("no_outside_reason", NO_OUTSIDE_ECHO),
+            state.get("upstream_dns"),
         )
 
 
@@ -206,6 +219,9 @@ def probed_flows(
             source = sender.key
         if destination in dns_servers and stand_ins.rogue_dns is not None:
             destination = stand_ins.rogue_dns
+        elif destination in outside and _to_the_upstream_resolver(flow, layout, stand_ins):
+            assert stand_ins.upstream_dns is not None
+            destination = stand_ins.upstream_dns
         elif destination in outside:
             if not stand_ins.outside:
                 unsupported[flow] = stand_ins.no_outside_reason or NO_OUTSIDE_ECHO
@@ -226,6 +242,15 @@ def probed_flows(
             cells[probe] = expected[flows[0]]
             kept.update(dict.fromkeys(flows, probe))
     return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
+
+
+def _to_the_upstream_resolver(flow: Flow, layout: TenancyLayout, stand_ins: StandIns) -> bool:
+    """Whether `flow` is the cluster DNS server's TCP query to its upstream (see the module docstring)."""
+    return (
+        stand_ins.upstream_dns is not None
+        and flow.source == layout.dns.server
+        and (flow.port, flow.protocol.upper()) == (53, "TCP")
+    )
 
 
 def reproduce_command(
@@ -262,8 +287,10 @@ def stand_in_detail(flow: Flow, probe: Flow, endpoints: Mapping[str, ProbeEndpoi
     parts = []
     if probe.source != flow.source:
         parts.append(f"sent from the stand-in {probe.source} ({endpoints[probe.source].ip})")
-    if probe.destination != flow.destination:
+    if probe.destination != flow.destination and probe.destination in endpoints:
         parts.append(f"probed at the stand-in {probe.destination} ({endpoints[probe.destination].ip})")
+    elif probe.destination != flow.destination:
+        parts.append(f"probed at the DNS server's upstream resolver {probe.destination}, as the node names it")
     return "; ".join(parts)
 
 

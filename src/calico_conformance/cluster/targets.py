@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -48,7 +49,12 @@ from calico_conformance.cluster.deploy import (
 from calico_conformance.cluster.images import kind_node_image, rewrite_image
 from calico_conformance.cluster.install import server_side_apply
 from calico_conformance.cluster.inventory import ObjectRef
-from calico_conformance.cluster.kind import KindCluster, ensure_cluster, node_network_mtu
+from calico_conformance.cluster.kind import (
+    KindCluster,
+    ensure_cluster,
+    node_network_mtu,
+    node_upstream_resolver,
+)
 from calico_conformance.cluster.live import LiveCluster, LiveTarget
 from calico_conformance.cluster.manifest_cache import verified_manifests
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_agent_configmap, render_namespace
@@ -123,6 +129,9 @@ class KindTarget(LiveTarget):
             deployment = self._deploy_layout(live)
         except WaitTimeout as timeout:
             raise self._fail_with_diagnostics(live, timeout, "install") from None
+        upstream = node_upstream_resolver(kind_cluster)
+        if upstream is not None:
+            deployment = replace(deployment, stand_ins=replace(deployment.stand_ins, upstream_dns=upstream))
         return {"deployment": deployment.to_state(), "network_mtu": node_network_mtu(kind_cluster)}
 
     def _apply(self, access: KubeAccess, manifests: list[dict[str, Any]]) -> None:
