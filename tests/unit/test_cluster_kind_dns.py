@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from calico_conformance.cluster.kind import first_nameserver
-from calico_conformance.cluster.stand_ins import StandIns, probed_flows
+from calico_conformance.cluster.stand_ins import UPSTREAM_DNS, StandIns, probed_flows, upstream_resolver
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifests
-from calico_conformance.probe.runner import ProbeEndpoint
+from calico_conformance.probe.runner import ProbeEndpoint, plan_round
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
 from calico_conformance.tenancy.layout import TenancyLayout, load_layout
 from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods
@@ -52,27 +52,25 @@ def test_the_reference_rule_admits_the_query_as_coredns_sends_it_but_not_as_cali
     assert not oracle.verdict_for(after_dnat).allowed  # the port is Docker's, not 53: default deny
 
 
-def test_on_kind_the_dns_servers_tcp_53_to_outside_is_probed_at_its_real_upstream(
-    layout: TenancyLayout,
-) -> None:
+def test_on_kind_the_dns_servers_53_to_outside_is_a_query_to_its_real_upstream(layout: TenancyLayout) -> None:
     echo = "cc-r1-control/outside-echo-1"
-    stand_ins = StandIns({echo: ProbeEndpoint("cc-r1-control/echo-1", "172.18.0.4", "w2", "172.18.0.4")},
-                         None, (echo,), "", upstream_dns=DOCKER_HOST)  # fmt: skip
+    echo_endpoint = ProbeEndpoint("cc-r1-control/echo-1", "172.18.0.4", "w2", "172.18.0.4")
+    stand_ins = StandIns({echo: echo_endpoint, UPSTREAM_DNS: upstream_resolver(DOCKER_HOST, "finland")},
+                         None, (echo,), "", upstream_dns=UPSTREAM_DNS)  # fmt: skip
     endpoints = {KUBE_DNS: ProbeEndpoint(KUBE_DNS, "10.244.1.20", "w1")}
     outside = str(layout.outside_addresses[0])
-    tcp, udp, api = (
-        Flow(KUBE_DNS, outside, 53, "TCP"),
-        Flow(KUBE_DNS, outside, 53, "UDP"),
-        Flow(KUBE_DNS, outside, 6443, "TCP"),
-    )
+    tcp, udp, api = (Flow(KUBE_DNS, outside, 53, "TCP"), Flow(KUBE_DNS, outside, 53, "UDP"),
+                     Flow(KUBE_DNS, outside, 6443, "TCP"))  # fmt: skip
     expected = ExpectedMatrix({flow: Expectation(True, "exception") for flow in (tcp, udp, api)})
     plan = probed_flows(expected, layout, stand_ins, endpoints)
-    assert plan.probed_as[tcp] == Flow(KUBE_DNS, DOCKER_HOST, 53, "TCP")  # through kind's DNAT
-    assert plan.probed_as[udp].destination == echo  # a UDP flow probe sends no DNS query
-    assert plan.probed_as[api].destination == echo
-    without = probed_flows(
-        expected, layout, StandIns({echo: stand_ins.endpoints[echo]}, None, (echo,), ""), endpoints
-    )
+    assert plan.probed_as[tcp] == Flow(KUBE_DNS, UPSTREAM_DNS, 53, "TCP")  # through kind's DNAT
+    assert plan.probed_as[udp] == Flow(KUBE_DNS, UPSTREAM_DNS, 53, "UDP")
+    assert plan.probed_as[api].destination == echo  # not a DNS flow: the outside echo
+    every = {**endpoints, **stand_ins.endpoints}
+    batch = plan_round(every, plan.expected, timeout_s=1.0).batches[KUBE_DNS]
+    queries = {(p.job["transport"], p.job["server"], p.job["name"], p.expected_server) for p in batch if p.job["kind"] == "dns"}
+    assert queries == {("udp", DOCKER_HOST, "finland-control-plane", None), ("tcp", DOCKER_HOST, "finland-control-plane", None)}
+    without = probed_flows(expected, layout, StandIns({echo: echo_endpoint}, None, (echo,), ""), endpoints)
     assert without.probed_as[tcp].destination == echo  # kubeconfig clusters: no kind rewrite to probe
 
 

@@ -37,9 +37,9 @@ therefore deploy servers that do answer and send those flows to them instead:
   (kubernetes-sigs/kind v0.27.0 images/base/files/usr/local/bin/entrypoint:446-476), also for pod
   traffic. Calico's policy sees the packet after that DNAT, so the reference `platform.kube-dns` egress
   rule (`notSelector: all()`, ports 53) does not match CoreDNS's real upstream queries, while a probe
-  to the outside echo on 53 passes it. So the DNS server's TCP 53 flows to outside addresses are probed
-  at the real upstream (a handshake through the DNAT); its UDP 53 flows stay on the echo, which proves
-  the port rule only (a UDP probe of the resolver needs a DNS query, which flow probes do not send).
+  to the outside echo on 53 passes it. So the DNS server's 53/UDP and 53/TCP flows to outside
+  addresses are probed at the real upstream, with a DNS query (for the control-plane node's name, which
+  Docker's embedded DNS resolves without the internet; any DNS response is an answer).
 
 The runner's control source is the positive control for both (the control tier lets it reach every
 pod, and nothing polices a node's input here), so a deny towards them is believed only when the
@@ -81,11 +81,13 @@ class StandIns:
     rogue_dns: str | None = None  # key of the rogue DNS pod
     outside: tuple[str, ...] = ()  # keys of the outside echo pods, one per node
     no_outside_reason: str = NO_OUTSIDE_ECHO
-    upstream_dns: str | None = None  # the cluster DNS server's upstream resolver (kind: the Docker host)
+    upstream_dns: str | None = None  # key of the cluster DNS server's upstream resolver in `endpoints`
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "endpoints": {key: [e.handle, e.ip, e.node, e.source_address] for key, e in self.endpoints.items()},
+            "endpoints": {
+                key: [e.handle, e.ip, e.node, e.source_address, e.dns_name] for key, e in self.endpoints.items()
+            },
             "rogue_dns": self.rogue_dns,
             "outside": list(self.outside),
             "no_outside_reason": self.no_outside_reason,
@@ -244,12 +246,22 @@ def probed_flows(
     return ProbedFlows(ExpectedMatrix(cells), kept, unsupported, conflicts)
 
 
+UPSTREAM_DNS = "kind/upstream-dns"  # the key of the upstream resolver stand-in
+
+
+def upstream_resolver(address: str, cluster: str) -> ProbeEndpoint:
+    """The upstream resolver of a kind cluster's DNS as a destination: queried for the control-plane node's
+    name, which Docker's embedded DNS answers for the containers of its network."""
+    return ProbeEndpoint("", address, None, None, dns_name=f"{cluster}-control-plane")
+
+
 def _to_the_upstream_resolver(flow: Flow, layout: TenancyLayout, stand_ins: StandIns) -> bool:
-    """Whether `flow` is the cluster DNS server's TCP query to its upstream (see the module docstring)."""
+    """Whether `flow` is the cluster DNS server's query to its upstream (see the module docstring)."""
     return (
         stand_ins.upstream_dns is not None
         and flow.source == layout.dns.server
-        and (flow.port, flow.protocol.upper()) == (53, "TCP")
+        and flow.port == 53
+        and flow.protocol.upper() in ("UDP", "TCP")
     )
 
 
@@ -272,8 +284,9 @@ def reproduce_command(
     probe = plan.probed_as[flow]
     source = endpoints[probe.source]
     address = endpoints[probe.destination].ip if probe.destination in endpoints else probe.destination
+    resolver = endpoints[probe.destination].dns_name if probe.destination in endpoints else None
     batch = encode_batch(
-        [flow_job("reproduce", probe, address, timeout_s=timeout_s, bind=source.source_address)]
+        [flow_job("reproduce", probe, address, timeout_s=timeout_s, bind=source.source_address, dns_name=resolver)]
     )
     namespace, pod = source.handle.split("/", 1)
     exec_argv = kubectl_exec_probe(access, namespace, pod, probe_command(len(batch), agent_path))
@@ -287,10 +300,11 @@ def stand_in_detail(flow: Flow, probe: Flow, endpoints: Mapping[str, ProbeEndpoi
     parts = []
     if probe.source != flow.source:
         parts.append(f"sent from the stand-in {probe.source} ({endpoints[probe.source].ip})")
-    if probe.destination != flow.destination and probe.destination in endpoints:
-        parts.append(f"probed at the stand-in {probe.destination} ({endpoints[probe.destination].ip})")
+    if probe.destination != flow.destination and endpoints[probe.destination].dns_name is not None:
+        parts.append(f"probed at the DNS server's upstream resolver {endpoints[probe.destination].ip}, as the node "
+                     f"names it, with a query for {endpoints[probe.destination].dns_name}")  # fmt: skip
     elif probe.destination != flow.destination:
-        parts.append(f"probed at the DNS server's upstream resolver {probe.destination}, as the node names it")
+        parts.append(f"probed at the stand-in {probe.destination} ({endpoints[probe.destination].ip})")
     return "; ".join(parts)
 
 

@@ -59,7 +59,13 @@ from calico_conformance.cluster.live import LiveCluster, LiveTarget
 from calico_conformance.cluster.manifest_cache import verified_manifests
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_agent_configmap, render_namespace
 from calico_conformance.cluster.run_once import once_per_run
-from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods, stand_ins_from
+from calico_conformance.cluster.stand_ins import (
+    UPSTREAM_DNS,
+    probe_canary,
+    stand_in_pods,
+    stand_ins_from,
+    upstream_resolver,
+)
 from calico_conformance.cluster.tools import (
     KIND_TOOLS,
     KUBECONFIG_TOOLS,
@@ -131,7 +137,9 @@ class KindTarget(LiveTarget):
             raise self._fail_with_diagnostics(live, timeout, "install") from None
         upstream = node_upstream_resolver(kind_cluster)
         if upstream is not None:
-            deployment = replace(deployment, stand_ins=replace(deployment.stand_ins, upstream_dns=upstream))
+            found = deployment.stand_ins
+            resolver = {**found.endpoints, UPSTREAM_DNS: upstream_resolver(upstream, spec.name)}
+            deployment = replace(deployment, stand_ins=replace(found, endpoints=resolver, upstream_dns=UPSTREAM_DNS))
         return {"deployment": deployment.to_state(), "network_mtu": node_network_mtu(kind_cluster)}
 
     def _apply(self, access: KubeAccess, manifests: list[dict[str, Any]]) -> None:

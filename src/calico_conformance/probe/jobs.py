@@ -168,9 +168,24 @@ def icmp_job(job_id: str, ip: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> J
 
 
 def flow_job(
-    job_id: str, flow: Flow, ip: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, bind: str | None = None
+    job_id: str,
+    flow: Flow,
+    ip: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    bind: str | None = None,
+    dns_name: str | None = None,
 ) -> Job:
-    """The probe that observes `flow`, sent to the destination's address `ip` (from `bind` if given)."""
+    """The probe that observes `flow`, sent to the destination's address `ip` (from `bind` if given).
+
+    With `dns_name`, the destination is a DNS server that is none of ours (no identity echo): the probe
+    is an A query for that name over the flow's protocol and port, and any DNS response is an answer.
+    """
+    if dns_name is not None:
+        if bind is not None or flow.port is None or flow.protocol.upper() not in ("UDP", "TCP"):
+            raise ValueError(f"{flow}: a DNS query goes over UDP or TCP to a port, from no chosen address")
+        return dns_job(job_id, dns_name, transport=flow.protocol.lower(), server=ip, port=flow.port,
+                       timeout_s=timeout_s)  # fmt: skip
     if flow.protocol.upper() == "ICMP":
         if bind is not None:
             raise ValueError(f"{flow}: an ICMP probe cannot be sent from a chosen address")

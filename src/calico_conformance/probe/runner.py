@@ -79,6 +79,7 @@ class ProbeEndpoint:
     ip: str
     node: str | None = None
     source_address: str | None = None
+    dns_name: str | None = None  # a DNS server none of ours: probed with an A query for this name
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ class RunResult:
 def _destination(flow: Flow, endpoints: Mapping[str, ProbeEndpoint]) -> tuple[str, str | None]:
     """(address to probe, workload that must answer) for the flow's destination."""
     if flow.destination in endpoints:
-        icmp = flow.protocol.upper() == "ICMP"
-        return endpoints[flow.destination].ip, None if icmp else flow.destination
+        # ICMP is answered by the kernel, a foreign DNS server sends no identity: no server to name.
+        anonymous = flow.protocol.upper() == "ICMP" or endpoints[flow.destination].dns_name is not None
+        return endpoints[flow.destination].ip, None if anonymous else flow.destination
     try:
         return str(ipaddress.ip_address(flow.destination)), None
     except ValueError:
@@ -256,7 +258,8 @@ def _with_job(
     bind: bool = True,
 ) -> PlannedProbe:
     source = endpoints[flow.source].source_address if bind else None
-    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=source)
+    resolver = endpoints[flow.destination].dns_name if flow.destination in endpoints else None
+    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=source, dns_name=resolver)
     return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender,
                         source, probe.self_check)  # fmt: skip
 
