@@ -87,7 +87,8 @@ class MarkerCheck:
     markers: Mapping[str, ProbeEndpoint]  # marker key -> endpoint
     port: int
     protocol: str
-    timeout_s: float
+    timeout_s: float  # one probe (Timeouts.probe_timeout_s)
+    overhead_s: float = 30.0  # what the exec may add (Timeouts.exec_overhead_s)
 
     def look(self, executor: Executor, *, present: bool) -> Progress:
         """Done when every marker pod shows the marker's state: dropped when `present`, else answering."""
@@ -96,7 +97,7 @@ class MarkerCheck:
             connect_job(str(n), self.markers[key].ip, self.port, self.protocol, timeout_s=self.timeout_s)
             for n, key in enumerate(keys)
         ]
-        results = executor.run_batch(self.control.handle, jobs, deadline_s=self.timeout_s * 2 + 20)
+        results = executor.run_batch(self.control.handle, jobs, deadline_s=self.timeout_s + self.overhead_s)
         wanted = "dropped" if present else "allowed"
         behind = [
             f"{key} on {self.markers[key].node} ({result.get('verdict')})"

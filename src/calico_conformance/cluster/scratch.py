@@ -207,9 +207,11 @@ class ScratchSpace:
         )  # fmt: skip
         if control is not None and service is not None:
             located = {pod.workload: endpoints.pop(pod.workload) for pod in markers}
+            timeouts = self.target.timeouts
             self.marker_check = MarkerCheck(
-                base.endpoints[control], located, service[0], service[1], self.target.run.probe_timeout_s
-            )
+                base.endpoints[control], located, service[0], service[1], timeouts.probe_timeout_s,
+                timeouts.exec_overhead_s,
+            )  # fmt: skip
             self.marker = Marker(self._render_marker, self._create_marker, self._delete_marker)
         self.deployment = Deployment(
             {**base.endpoints, **endpoints},
@@ -270,7 +272,7 @@ class ScratchSpace:
             f"{self.live.name}: marker {self.marker.generation} of {self.marker_namespace} "
             f"{'in force' if present else 'lifted'} on every node",
             lambda: check.look(executor, present=present),
-            timeout_s=self.target.run.converge_timeout_s,
+            timeout_s=self.target.timeouts.converge_timeout_s,
             interval_s=self.target.timeouts.poll_interval_s,
             retry_on=(ExecutorError,),
         )
