@@ -94,6 +94,7 @@ def test_a_flow_to_a_foreign_resolver_is_a_dns_query_that_any_answer_proves(
     policy([f"ip daddr {dns_server} udp dport 53 drop"])
     blocked = run_matrix(executor, endpoints, expected, timeout_s=PROBE_TIMEOUT_S, converge_timeout_s=1.5,
                          round_interval_s=0.05)  # fmt: skip
-    assert blocked.observed[flows["UDP"]].verdict is not ProbeVerdict.ALLOWED  # the query went unanswered
-    assert blocked.observed[flows["TCP"]].verdict is ProbeVerdict.ALLOWED
     assert not blocked.comparison().ok
+    for round_ in blocked.rounds:  # each round on its own: how many fit in the time depends on the load
+        assert round_.observations[flows["UDP"]].verdict is not ProbeVerdict.ALLOWED  # the query went unanswered
+        assert round_.observations[flows["TCP"]].verdict is ProbeVerdict.ALLOWED
