@@ -19,7 +19,8 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-setup: $(PY) ## create .venv and install the project with its test extras
+setup: $(PY) ## create .venv and install the project with its test extras; as root also the netns tools (apt)
+	@.ci/system-packages.sh
 	$(PY) -m pip install --quiet -e '.[test]'
 
 test: ## the project's own tests (unit, netns dataplane, plugin) and the suites on the static target

@@ -17,7 +17,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 # Module names under calico_conformance.commands, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("simulate", "selector", "lint", "images")
+COMMAND_MODULES: tuple[str, ...] = ("simulate", "diff", "selector", "lint", "images")
 
 
 @dataclass(frozen=True)

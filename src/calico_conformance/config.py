@@ -24,7 +24,7 @@ from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 DEFAULT_TARGET = "kind"
 DEFAULT_POLICIES = Path("policies/reference")
 # Calico below 3.29 has no tiers (calico-semantics.md §0): the same promises in its single default tier.
-DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies/reference-v3.27")
+DEFAULT_POLICIES_WITHOUT_TIERS = Path("policies-v3.27")  # beside, not inside, policies/: see its README
 DEFAULT_LAYOUT = Path("policies/tenancy.yaml")
 DEFAULT_KIND_CONFIGS = Path("kind-configs")
 DEFAULT_REPORT_DIR = Path("reports")
@@ -46,6 +46,7 @@ OPTION_TARGETS: Mapping[str, frozenset[str]] = {
     "--probe-existing-namespaces": frozenset({"kubeconfig"}),
     "--registry": LIVE_TARGETS,
     "--outside-echo": LIVE_TARGETS,  # and --no-outside-echo (same dest)
+    "--baseline": frozenset({"static"}),
 }
 # Where the outside stand-in (a hostNetwork pod, cluster/stand_ins.py) is deployed unless told otherwise:
 # on the run's own kind clusters; not on shared ones, whose Pod Security may forbid hostNetwork pods.
@@ -74,6 +75,7 @@ class RunConfig:
     registry: str | None = None
     outside_echo: bool = False  # deploy the outside stand-in (live targets): --outside-echo/--no-outside-echo
     run_id: str = ""
+    baseline: Path | None = None  # static: the policy set before the change, to tell new failures from old
 
     @property
     def calico_version_tuple(self) -> tuple[int, int]:
@@ -217,6 +219,7 @@ def resolve_run_config(options: Mapping[str, Any], *, base_dir: Path, target_nam
             target in OUTSIDE_ECHO_BY_DEFAULT if options.get("outside_echo") is None else bool(options["outside_echo"])
         ),
         run_id=str(options.get("run_id") or uuid.uuid4().hex[:8]),
+        baseline=_absolute(options["baseline"], base_dir) if options.get("baseline") else None,
     )
 
 

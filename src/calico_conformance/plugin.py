@@ -29,10 +29,12 @@ from calico_conformance.config import (
     RunConfig,
     resolve_run_config,
 )
+from calico_conformance.oracle.loader import load_manifests
 from calico_conformance.oracle.model import DEFAULT_CALICO_VERSION
 from calico_conformance.run_inputs import RunInputs, load_run_inputs
 from calico_conformance.suite.cases import CASE_BUILDERS
 from calico_conformance.targets.base import Target
+from calico_conformance.targets.baseline import BASELINE_PLUGIN_NAME, BaselineRecorder, with_baseline
 from calico_conformance.targets.registry import TARGETS, build_target, require_target, target_help
 
 RUN_CONFIG_KEY = pytest.StashKey[RunConfig]()
@@ -193,6 +195,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="deploy no outside stand-in: flows to outside addresses are NOT_SUPPORTED (live targets)",
     )
+    group.addoption(
+        "--baseline",
+        dest="baseline",
+        metavar="DIR",
+        default=None,
+        help="static target: the policy set before the change (e.g. the base branch's); each failing test "
+        "says whether its failure is new in this change or was already there",
+    )
 
 
 OPTION_DESTS = (
@@ -213,6 +223,7 @@ OPTION_DESTS = (
     "calico_manifests",
     "registry",
     "outside_echo",
+    "baseline",
 )
 
 
@@ -232,6 +243,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "testrunuid", "") is None and not hasattr(config, "workerinput"):
         config.option.testrunuid = run.run_id  # xdist hands the controller's id to every worker
     _register_report_collector(config)
+    if run.baseline is not None:
+        config.pluginmanager.register(BaselineRecorder(str(run.baseline)), BASELINE_PLUGIN_NAME)
 
 
 def _register_report_collector(config: pytest.Config) -> None:
@@ -293,7 +306,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         require_target(run.target)
     inputs = require_suite_inputs(config)
     if needs_target and TARGET_KEY not in config.stash:
-        config.stash[TARGET_KEY] = build_target(run, inputs.layout, inputs.resources)
+        target = build_target(run, inputs.layout, inputs.resources)
+        if run.baseline is not None:
+            try:
+                baseline = load_manifests([run.baseline], calico_version=run.calico_version)
+            except (ValueError, OSError) as problem:
+                raise pytest.UsageError(f"--baseline: {problem}") from None
+            target = with_baseline(config, target, run, inputs.layout, baseline)
+        config.stash[TARGET_KEY] = target
 
 
 def preflight_target(config: pytest.Config) -> Target:

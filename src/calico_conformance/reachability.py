@@ -8,7 +8,6 @@ Python: nothing here knows Kubernetes or pytest.
 from __future__ import annotations
 
 import enum
-import html
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -141,9 +140,14 @@ class Mismatch:
     observed: Observation | None
 
     def __str__(self) -> str:
+        return self.describe()
+
+    def describe(self, observed_label: str = "observed") -> str:
+        """`leak: a -> b 80/TCP: expected denied, observed allowed; ...`, saying `oracle` instead of
+        `observed` where the oracle stands in for probes (the static target)."""
         seen = "no observation" if self.observed is None else str(self.observed.verdict)
         text = f"{self.kind}: {self.flow}: expected {'allowed' if self.expected.allowed else 'denied'}"
-        text += f", observed {seen}"
+        text += f", {observed_label} {seen}"
         if self.observed is not None and self.observed.detail:
             text += f" ({self.observed.detail})"
         if self.expected.why:
@@ -173,18 +177,15 @@ class Comparison:
     def leaks(self) -> tuple[Mismatch, ...]:
         return tuple(m for m in self.mismatches if m.kind is MismatchKind.LEAK)
 
-    def render(self) -> str:
-        """Expected, observed and diff tables plus the list of wrong flows: what a failing assert prints."""
-        parts = [
-            "expected:",
-            render_text(expectation_marks(self.expected)),
-            "observed:",
-            render_text(observation_marks(self.observed)),
-            "diff (X = expected denied but allowed, B = expected allowed but denied, E = unproven):",
-            render_text(diff_marks(self)),
-            "wrong flows:",
-        ]
-        parts.extend(f"  {mismatch}" for mismatch in self.mismatches)
+    def render(self, observed_label: str = "observed") -> str:
+        """The one matrix of the comparison (sources x destinations, each cell what differs) and every
+        wrong flow with its explanation: the long form a `-vv` failure and the text attachment print."""
+        from calico_conformance.pair_matrix import pair_matrix, render_pair_text  # it renders this type
+
+        parts = [render_pair_text(pair_matrix(self), observed_label)]
+        if self.mismatches:
+            parts.append("wrong flows:")
+            parts.extend(f"  {mismatch.describe(observed_label)}" for mismatch in self.mismatches)
         return "\n".join(parts)
 
 
@@ -211,7 +212,7 @@ def compare(
     return Comparison(expected, observed, tuple(mismatches))
 
 
-# --- rendering -------------------------------------------------------------------------------------
+# --- per-service mark grids (`calico-conformance simulate`'s table; the suites draw `pair_matrix`) ---
 
 ALLOWED_MARK = "."
 DENIED_MARK = "X"
@@ -223,27 +224,9 @@ def expectation_marks(matrix: Mapping[Flow, Expectation]) -> dict[Flow, str]:
     return {flow: ALLOWED_MARK if exp.allowed else DENIED_MARK for flow, exp in matrix.items()}
 
 
-_OBSERVATION_MARKS = {
-    ProbeVerdict.ALLOWED: ALLOWED_MARK,
-    ProbeVerdict.DROPPED: DENIED_MARK,
-    ProbeVerdict.REJECTED: "R",
-    ProbeVerdict.ERROR: ERROR_MARK,
-}
-
-
-def observation_marks(matrix: Mapping[Flow, Observation]) -> dict[Flow, str]:
-    return {flow: _OBSERVATION_MARKS[obs.verdict] for flow, obs in matrix.items()}
-
-
-def diff_marks(comparison: Comparison) -> dict[Flow, str]:
-    marks = dict.fromkeys(comparison.expected, ALLOWED_MARK)
-    symbol = {MismatchKind.LEAK: "X", MismatchKind.BLOCKED: "B", MismatchKind.UNPROVEN: "E"}
-    for mismatch in comparison.mismatches:
-        marks[mismatch.flow] = symbol[mismatch.kind]
-    return marks
-
-
-def _grids(marks: Mapping[Flow, str]) -> Iterator[tuple[str, list[str], list[str], dict[tuple[str, str], str]]]:
+def _grids(
+    marks: Mapping[Flow, str],
+) -> Iterator[tuple[str, list[str], list[str], dict[tuple[str, str], str]]]:
     """One grid per service (port/protocol): (title, row keys, column keys, cells)."""
     by_service: dict[tuple[str, int, str], dict[tuple[str, str], str]] = {}
     for flow, mark in marks.items():
@@ -277,30 +260,3 @@ def render_text(marks: Mapping[Flow, str]) -> str:
             lines.append("columns: " + ", ".join(f"{n} {c}" for n, c in zip(labels, columns, strict=True)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(empty)"
-
-
-def render_markdown(marks: Mapping[Flow, str]) -> str:
-    blocks = []
-    for title, rows, columns, cells in _grids(marks):
-        lines = [f"| {title} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-        for row in rows:
-            lines.append(f"| {row} | " + " | ".join(cells.get((row, c), "") for c in columns) + " |")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def render_html(marks: Mapping[Flow, str]) -> str:
-    blocks = []
-    for title, rows, columns, cells in _grids(marks):
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-        body = []
-        for row in rows:
-            tds = "".join(
-                f'<td class="m{ord(cells.get((row, c), " "))}">{html.escape(cells.get((row, c), ""))}</td>'
-                for c in columns
-            )
-            body.append(f"<tr><th>{html.escape(row)}</th>{tds}</tr>")
-        blocks.append(
-            f"<table><caption>{html.escape(title)}</caption><tr><th></th>{head}</tr>{''.join(body)}</table>"
-        )
-    return "\n".join(blocks)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.evaluate import Oracle
-from calico_conformance.oracle.loader import load_manifests
+from calico_conformance.oracle.loader import load_manifests, manifest_files
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.tenancy.layout import TenancyLayout, load_layout
 from calico_conformance.tenancy.register import ClusterSpec, cluster_by_name, load_register
@@ -61,7 +61,10 @@ def load_run_inputs(run: RunConfig) -> RunInputs:
             )
     if not run.policies.exists():
         raise LocatedError(Location(str(run.policies)), "the policy set (--policies) does not exist")
-    resources = load_manifests([run.policies], calico_version=run.calico_version)
+    # A policy directory may hold the layout beside the set (`--policies policies` holds
+    # policies/tenancy.yaml): it is the layout, not a manifest of the set.
+    files = [file for file in manifest_files([run.policies]) if file.resolve() != run.layout.resolve()]
+    resources = load_manifests(files, calico_version=run.calico_version)
     clusters = run.clusters or tuple(registered)
     # What loads may still be unjudgeable (a policy in a tier with no Tier object): building the oracle
     # once says so now, as a usage error, instead of erroring every test later.

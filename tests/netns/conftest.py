@@ -12,7 +12,16 @@ import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
-from lab_layout import (
+
+from calico_conformance.probe.jobs import connect_job
+from calico_conformance.probe.netns_executor import NetnsExecutor
+from calico_conformance.probe.netns_lab import (
+    NetnsLab,
+    missing_requirements,
+    netns_lab,
+    sctp_unsupported_reason,
+)
+from tests.netns.lab_layout import (
     DNS_DOMAIN,
     DNS_RECORD,
     LAB_PODS,
@@ -22,15 +31,6 @@ from lab_layout import (
     SERVE_UDP,
     Policy,
     Probe,
-)
-
-from calico_conformance.probe.jobs import connect_job
-from calico_conformance.probe.netns_executor import NetnsExecutor
-from calico_conformance.probe.netns_lab import (
-    NetnsLab,
-    missing_requirements,
-    netns_lab,
-    sctp_unsupported_reason,
 )
 
 

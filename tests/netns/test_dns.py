@@ -14,11 +14,11 @@ tests in `tests/unit/test_probe_agent_wire.py`.
 from __future__ import annotations
 
 import pytest
-from lab_layout import DNS_DOMAIN, DNS_RECORD, PROBE_TIMEOUT_S, Policy
 
 from calico_conformance.probe.jobs import dns_job
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import NetnsLab
+from tests.netns.lab_layout import DNS_DOMAIN, DNS_RECORD, PROBE_TIMEOUT_S, Policy
 
 pytestmark = [pytest.mark.netns, pytest.mark.usefixtures("dns_server")]
 

@@ -9,11 +9,11 @@ the tunnel's, not their own interface's.
 from __future__ import annotations
 
 import pytest
-from lab_layout import PROBE_TIMEOUT_S, SERVE_TCP, SERVE_UDP
 
 from calico_conformance.probe.jobs import bulk_transfer_job, connect_job, interface_mtu_job, mtu_sweep_job
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import UNDERLAY_MTU, VXLAN_MTU, VXLAN_OVERHEAD, NetnsLab
+from tests.netns.lab_layout import PROBE_TIMEOUT_S, SERVE_TCP, SERVE_UDP
 
 pytestmark = pytest.mark.netns
 

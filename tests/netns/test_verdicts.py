@@ -11,7 +11,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from lab_layout import CLOSED_PORT, PROBE_TIMEOUT_S, Policy, Probe
 
 from calico_conformance.probe.executor import ExecutorError
 from calico_conformance.probe.jobs import RESULT_SCHEMA, connect_job, icmp_job, interface_mtu_job
@@ -19,6 +18,7 @@ from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import NetnsLab, sctp_unsupported_reason
 from calico_conformance.probe.runner import plan_round, run_round
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+from tests.netns.lab_layout import CLOSED_PORT, PROBE_TIMEOUT_S, Policy, Probe
 
 pytestmark = pytest.mark.netns
 

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_calico import (
+
+from calico_conformance.oracle.errors import LocatedError
+from calico_conformance.oracle.evaluate import Decision, Oracle
+from calico_conformance.oracle.scenario import scenario_from_data
+from calico_conformance.reachability import Flow
+from tests.unit.corpus_calico import (
     DECISION_ATTRIBUTES,
     SEMANTICS_FILE,
     CalicoCase,
@@ -23,11 +28,6 @@ from corpus_calico import (
     load_case,
     sections_quoting,
 )
-
-from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.oracle.evaluate import Decision, Oracle
-from calico_conformance.oracle.scenario import scenario_from_data
-from calico_conformance.reachability import Flow
 
 MINIMUM_CASES = 30
 

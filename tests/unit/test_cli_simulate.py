@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from calico_conformance.cli import main
+from calico_conformance.commands.simulate import result_record, simulate
+from calico_conformance.oracle.default_probes import PairVerdicts
+from tests.unit.corpus_clusters import ClusterDraw, clusters
+from tests.unit.test_evaluate_grouping import random_cluster
 
 SCENARIO = """\
 calicoVersion: "3.30"
@@ -166,3 +173,79 @@ def test_a_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     status, out, err = run(capsys, str(tmp_path / "absent.yaml"))
     assert (status, out) == (2, "")
     assert "absent.yaml" in err
+
+
+# --- default probes at scale: the grouped decisions are the per-pair walk's -------------------------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_default_probe_decisions_equal_the_per_pair_walk(seed: int) -> None:
+    """Every default probe's verdict from the class tables (`PairVerdicts`) is `Oracle.verdict`'s, both
+    directions' decisions included, on the grouping tests' random clusters."""
+    oracle = random_cluster(seed)
+    pods = oracle.pods
+    verdicts = PairVerdicts(oracle, pods)
+    for service in verdicts.services:
+        for source, source_pod in enumerate(pods):
+            for destination, destination_pod in enumerate(pods):
+                if source != destination:
+                    expected = oracle.verdict(source_pod, destination_pod, *service)
+                    assert verdicts.verdict(service, source, destination) == expected, (
+                        f"seed {seed}: {source_pod.key} -> {destination_pod.key} {service}"
+                    )
+
+
+@given(draw=clusters())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_streamed_json_is_the_per_probe_json(draw: ClusterDraw, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`simulate --format json` of a scenario without probes prints exactly what judging each expanded
+    default probe gives, in the same order (the streamed path against the plain one)."""
+    path = tmp_path_factory.mktemp("scenario") / "scenario.yaml"
+    path.write_text(json.dumps(draw.data))
+    expected = [result_record(flow, verdict) for flow, verdict in simulate(str(path))]
+    status, printed = _run_json(str(path))
+    assert status == 0
+    assert json.loads(printed) == {"results": expected}
+
+
+def _run_json(path: str) -> tuple[int, str]:
+    binary = io.BytesIO()
+    text = io.TextIOWrapper(binary, encoding="utf-8")
+    with contextlib.redirect_stdout(text):
+        status = main(["simulate", path, "--format", "json"])
+    text.flush()
+    return status, binary.getvalue().decode()
+
+
+def test_json_prints_one_result_per_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, write(tmp_path, SCENARIO), "--format", "json")
+    lines = out.splitlines()
+    assert (status, lines[0], lines[-1], len(lines)) == (0, '{"results": [', "]}", 5)
+    assert json.loads(lines[1].rstrip(","))["from"] == "y/b"
+
+
+def test_a_large_default_table_counts_probes_per_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pods = "\n".join(
+        f"  - {{name: p{i}, namespace: {'x' if i % 2 else 'y'}, labels: {{pod: p{i % 2}}}, "
+        f"ports: [{{containerPort: 80, protocol: TCP}}]}}"
+        for i in range(30)
+    )
+    text = SCENARIO[: SCENARIO.index("pods:")] + "pods:\n" + pods + "\n" + SCENARIO[SCENARIO.index("resources:") : SCENARIO.index("probes:")]
+    status, out, _ = run(capsys, write(tmp_path, text))
+    lines = out.splitlines()
+    # 30 pods x 29 others x 1 port; deny-all (ingress) selects the 15 pods of x: 15 x 29 probes denied
+    assert (status, lines[2]) == (0, "80/TCP: 435 allowed, 435 denied")
+    assert lines[0].startswith("870 probes between 30 pods")
+    assert [line.split(" probe(s)")[0].strip() for line in lines[3::3]] == ["ALLOW  435", "DENY   435"]
+
+
+def test_mixed_ip_versions_without_probes_exit_2_at_the_pod(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = SCENARIO[: SCENARIO.index("probes:")].replace(
+        "{name: b, namespace: y, labels: {pod: b}}", "{name: b, namespace: y, labels: {pod: b}, ip: 'fd00::5'}"
+    )
+    path = write(tmp_path, text)
+    status, out, err = run(capsys, path, "--format", "json")
+    assert (status, out) == (2, "")
+    assert err.startswith(f"calico-conformance simulate: {path}:{line_of(text, '{name: b')}: pod y/b is IPv6")

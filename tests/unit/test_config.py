@@ -184,8 +184,8 @@ def test_outside_echo_either_way_is_refused_without_a_live_target(base: Path, gi
 
 @pytest.mark.parametrize(
     ("version", "policies"),
-    [("3.31", "policies/reference"), ("3.29", "policies/reference"), ("3.28", "policies/reference-v3.27"),
-     ("v3.27.5", "policies/reference-v3.27")],
+    [("3.31", "policies/reference"), ("3.29", "policies/reference"), ("3.28", "policies-v3.27"),
+     ("v3.27.5", "policies-v3.27")],
 )  # fmt: skip
 def test_the_default_policy_set_fits_the_calico_version(base: Path, version: str, policies: str) -> None:
     # Calico below 3.29 has no tiers: the tiered reference set would not even load there.

@@ -22,7 +22,9 @@ ALLOWED, DROPPED, ERROR = ProbeVerdict.ALLOWED, ProbeVerdict.DROPPED, ProbeVerdi
 
 
 def _judge(required: bool, implied: bool, observed: ProbeVerdict) -> dict[Flow, Defect]:
-    requirement = compare(ExpectedMatrix({FLOW: Expectation(required)}), ObservedMatrix({FLOW: Observation(observed)}))
+    requirement = compare(
+        ExpectedMatrix({FLOW: Expectation(required)}), ObservedMatrix({FLOW: Observation(observed)})
+    )
     _, defects = compare_with_policy(requirement, lambda flow: Expectation(implied, "policy says so"))
     return defects
 
@@ -91,20 +93,39 @@ def test_a_masked_defect_fails_the_test_although_the_requirement_holds() -> None
 
     with pytest.raises(pytest.fail.Exception) as failure:
         fail_unless_matches(requirement, message, defects)
-    text = str(failure.value)
-    assert "1 masked defect(s): the requirement holds only because the cluster disobeys" in text
-    assert f"masked: {FLOW}: the requirement holds, but allowed by allow-all rule 0" in text
+    head, *rest = str(failure.value).splitlines()
+    assert head.startswith("MASKED POLICY DEFECT: isolation")
+    assert any(
+        line.startswith("  whose fault: the policy set, masked by the cluster (1 flows) — ") for line in rest
+    )
+    assert (
+        "cause 1 — 1 masked flow(s): held only because the cluster disobeys the policy set, which allows them: "
+        "allowed by allow-all rule 0"
+    ) in rest
+    assert f"    {FLOW.source} -> {FLOW.destination}: TCP 8443" in rest
 
 
-def test_a_cluster_defect_is_named_on_the_first_wrong_flow() -> None:
+def test_a_cluster_defect_leads_the_message_and_names_what_the_policy_set_says() -> None:
     observed = ObservedMatrix({FLOW: Observation(ALLOWED)})
     requirement = compare(ExpectedMatrix({FLOW: Expectation(False, "tenancy")}), observed)
     _, defects = compare_with_policy(requirement, lambda flow: Expectation(False, "default deny"))
     text = failure_message(
-        requirement, cluster="finland", summary="isolation", explain=str, reproduce=None, defects=defects
+        requirement,
+        cluster="finland",
+        summary="isolation",
+        explain=lambda flow: "denied by default-deny",
+        reproduce=None,
+        defects=defects,
     )
-    assert f"first wrong flow: {FLOW} (cluster defect)" in text
-    assert "1 cluster defect(s): the cluster does not enforce what the policy set implies" in text
+    head, *rest = text.splitlines()
+    assert head == "CLUSTER DEFECT: isolation — does not hold on cluster finland"
+    assert any(
+        line.startswith("  whose fault: the cluster (1 flows) — Calico does not enforce") for line in rest
+    )
+    assert (
+        "cause 1 — 1 leaked flow(s): observed allowed although the policy set denies them: denied by default-deny"
+        in rest
+    )
 
 
 def test_only_unproven_flows_error_instead_of_failing() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from evaluate_support import SOURCE, allowed, oracle_for, verdict
 
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.evaluate import Oracle
@@ -18,6 +17,7 @@ from calico_conformance.oracle.explain import NO_POLICY, OUTSIDE, PASSED_OUT
 from calico_conformance.oracle.model import Direction, EntityRule, Policy, ResourceSet, Rule, ServiceMatch
 from calico_conformance.oracle.selector import parse_selector
 from calico_conformance.reachability import Flow
+from tests.unit.evaluate_support import SOURCE, allowed, oracle_for, verdict
 
 TIERED = """
     calicoVersion: "3.30"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from evaluate_support import SOURCE, allowed, oracle_for, verdict
 
 from calico_conformance.oracle.errors import LocatedError
+from tests.unit.evaluate_support import SOURCE, allowed, oracle_for, verdict
 
 CLUSTER = """
     calicoVersion: "3.30"

@@ -30,12 +30,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(
-    ("policies", "version"), [("reference", "3.31"), ("reference-v3.27", "3.27")], ids=["tiered", "single-tier"]
+    ("policies", "version"),
+    [("policies/reference", "3.31"), ("policies-v3.27", "3.27")],
+    ids=["tiered", "single-tier"],
 )
 def test_the_reference_sets_pass_the_gate(
     capsys: pytest.CaptureFixture[str], policies: str, version: str
 ) -> None:
-    path = str(ROOT / "policies" / policies)
+    path = str(ROOT / policies)
     status, out, err = run(capsys, path, "--layout", TENANCY, "--fail-on", "info", "--calico-version", version)
     assert (status, err) == (0, "")
     assert out.splitlines()[-1] == "0 findings (0 error, 0 warning, 0 info)"

@@ -210,9 +210,11 @@ def test_a_known_kind_under_the_wrong_api_version_says_which_to_use() -> None:
 @pytest.mark.parametrize(
     "kind", ["StagedNetworkPolicy", "StagedGlobalNetworkPolicy", "StagedKubernetesNetworkPolicy"]
 )
-def test_staged_policies_are_refused_clearly(kind: str) -> None:
-    error = load_error(f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {{name: s}}\n")
-    assert "staged policies are never enforced" in error.why
+def test_staged_policies_are_refused_before_calico_3_30(kind: str) -> None:
+    text = f"apiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {{name: s}}\n"
+    with pytest.raises(LocatedError) as raised:
+        load_manifest_text(text, "staged.yaml", calico_version="3.29")
+    assert str(raised.value) == f"staged.yaml:1: {kind} needs Calico >= 3.30 (loading for Calico 3.29)"
 
 
 def test_a_document_without_kind_is_an_error() -> None:

@@ -15,22 +15,6 @@ from typing import Any
 
 import pytest
 import yaml
-from corpus_netpol import (
-    CASES_FILE,
-    FULL_MODEL_PODS,
-    NAMESPACE_NAME_LABEL,
-    SHARED_CASES_FILE,
-    Table,
-    Topology,
-    Validation,
-    case_id,
-    exception_keys,
-    expand_ops,
-    load_cases_document,
-    plain,
-    slug,
-    validations,
-)
 
 from calico_conformance.oracle.errors import LocatedError
 from calico_conformance.oracle.evaluate import Oracle
@@ -45,6 +29,22 @@ from calico_conformance.reachability import (
     ObservedMatrix,
     ProbeVerdict,
     compare,
+)
+from tests.unit.corpus_netpol import (
+    CASES_FILE,
+    FULL_MODEL_PODS,
+    NAMESPACE_NAME_LABEL,
+    SHARED_CASES_FILE,
+    Table,
+    Topology,
+    Validation,
+    case_id,
+    exception_keys,
+    expand_ops,
+    load_cases_document,
+    plain,
+    slug,
+    validations,
 )
 
 DOCUMENT = load_cases_document()

@@ -14,13 +14,20 @@ import copy
 from itertools import permutations
 from typing import Any
 
-from corpus_clusters import LOWEST_DRAWN_TIER_ORDER, SERVICES, ClusterDraw, clusters, oracle_for, services
-from corpus_k8s_reference import KubernetesReference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calico_conformance.oracle.evaluate import Decision, Oracle, Verdict
 from calico_conformance.oracle.model import Direction
+from tests.unit.corpus_clusters import (
+    LOWEST_DRAWN_TIER_ORDER,
+    SERVICES,
+    ClusterDraw,
+    clusters,
+    oracle_for,
+    services,
+)
+from tests.unit.corpus_k8s_reference import KubernetesReference
 
 PROPERTY_SETTINGS = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

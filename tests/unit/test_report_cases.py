@@ -18,7 +18,7 @@ from calico_conformance.reachability import (
     ProbeVerdict,
     compare,
 )
-from calico_conformance.report.cases import PROPERTY_NAMES, CaseRecord, comparisons_by_cluster
+from calico_conformance.report.cases import CaseRecord, comparisons_by_cluster, junit_summary
 from calico_conformance.report.html import MatrixSection, matrices_document
 from calico_conformance.report.outcomes import (
     FailureKind,
@@ -71,23 +71,18 @@ def test_deciding_defaults_to_the_observation_then_the_expectation() -> None:
     assert CaseRecord.judge("f", LOGGING, Expectation(True), observed, "given").deciding == "given"
 
 
-def test_junit_properties_follow_the_documented_names_in_order() -> None:
-    case = CaseRecord.judge(
+def test_junit_gets_one_compact_line_per_cluster_not_a_property_per_flow() -> None:
+    ok = CaseRecord.judge(
         "germany", PING, Expectation(False), Observation(ProbeVerdict.DROPPED), "default deny"
     )
-    assert case.junit_properties() == [
-        ("cluster", "germany"),
-        ("source", "royal-bank/ledger"),
-        ("destination", "platform/log-collector"),
-        ("port", ""),  # ICMP has no port
-        ("protocol", "ICMP"),
-        ("expected", "denied"),
-        ("observed", "dropped"),
-        ("deciding_policy", "default deny"),
-        ("result", "ok"),
-        ("defect", ""),  # only a wrong flow compared with the policy set has one
-    ]
-    assert [name for name, _ in case.junit_properties()] == list(PROPERTY_NAMES)
+    leak = CaseRecord.judge("finland", ADMIN, Expectation(False), Observation(ProbeVerdict.ALLOWED))
+    leak_by_policy = CaseRecord("finland", PING, leak.expected, leak.observed, "", "leak", "policy")
+    unproven = CaseRecord.judge("finland", LOGGING, Expectation(True), Observation(ProbeVerdict.ERROR))
+    summary = junit_summary([ok, leak, leak_by_policy, unproven])
+    assert (
+        summary
+        == "finland: 3 flows, 3 wrong (2 leak; 1 unproven; policy defect 1); germany: 1 flows, 0 wrong"
+    )
 
 
 def test_case_data_round_trips() -> None:
@@ -149,39 +144,46 @@ def test_skip_reasons_are_read_from_the_report_and_not_supported_is_told_apart()
 
 
 class _TableCells(html.parser.HTMLParser):
-    """Collects (section class, cell class, text) of every table cell of a matrices page."""
+    """(cell class, text) of every `<td>` of a page, and the text of its `<th>` headers."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.section = ""
-        self.cell_class: str | None = None
-        self.cells: list[tuple[str, str, str]] = []
+        self.cells: list[tuple[str, str]] = []
+        self.headers: list[str] = []
+        self._tag: str | None = None
+        self._class = ""
+        self._text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "div":
-            self.section = attributes.get("class") or ""
-        if tag == "td":
-            self.cell_class = attributes.get("class") or ""
+        if tag in ("td", "th"):
+            self._tag, self._class, self._text = tag, dict(attrs).get("class") or "", []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == self._tag == "td":
+            self.cells.append((self._class, "".join(self._text)))
+        elif tag == self._tag == "th":
+            self.headers.append("".join(self._text))
+        if tag == self._tag:
+            self._tag = None
 
     def handle_data(self, data: str) -> None:
-        if self.cell_class is not None:
-            self.cells.append((self.section, self.cell_class, data))
-            self.cell_class = None
+        if self._tag is not None:
+            self._text.append(data)
 
 
-def test_html_page_marks_a_leak_in_the_diff_section() -> None:
+def test_html_page_marks_a_leak_in_the_one_matrix() -> None:
     case = CaseRecord.judge("finland", ADMIN, Expectation(False), Observation(ProbeVerdict.ALLOWED))
     page = matrices_document(
         "run <1>",
-        [MatrixSection("t on finland", comparisons_by_cluster([case])["finland"])],
+        [MatrixSection("t", comparisons_by_cluster([case])["finland"], "finland", "failed")],
         {"target": "static"},
     )
     assert page.startswith("<!DOCTYPE html>")
     assert "run &lt;1&gt;" in page  # titles are escaped
     parser = _TableCells()
     parser.feed(page)
-    assert ("expected", "m88", "X") in parser.cells  # expected denied
-    assert ("observed", "m46", ".") in parser.cells  # observed allowed
-    assert ("diff", "m88", "X") in parser.cells  # the leak
+    # the cell of the pair says what differs: a leak on 9200/TCP
+    assert ("leak", "leak TCP 9200") in parser.cells
+    assert "platform/log-collector" in parser.headers  # the column is named, not numbered
+    assert "royal-bank/ledger" in parser.headers  # and so is the row
     assert "leak: royal-bank/ledger -&gt; platform/log-collector 9200/TCP" in page

@@ -188,15 +188,17 @@ def read_policy_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """The policy set's documents as written, Calico kinds ordered so tiers exist before their policies.
 
     `crd.projectcalico.org/v1` documents are applied as `projectcalico.org/v3` (same kind and shape):
-    Calico's docs forbid writing the internal CRDs directly (calico-install.md §5).
+    Calico's docs forbid writing the internal CRDs directly (calico-install.md §5). A tenancy layout
+    kept beside the set (`policies/tenancy.yaml` under `--policies policies`) is not a manifest: left out.
     """
     from calico_conformance.oracle.loader import manifest_files
     from calico_conformance.oracle.yamlsrc import load_file
+    from calico_conformance.tenancy.layout import API_VERSION as LAYOUT_API_VERSION
 
     documents: list[dict[str, Any]] = []
     for path in manifest_files(paths):
         for document in load_file(path):
-            if isinstance(document, dict):
+            if isinstance(document, dict) and document.get("apiVersion") != LAYOUT_API_VERSION:
                 manifest = _plain(document)
                 if manifest.get("apiVersion") == "crd.projectcalico.org/v1":
                     manifest["apiVersion"] = "projectcalico.org/v3"

@@ -15,6 +15,18 @@ from dataclasses import dataclass
 
 Which = Callable[[str], str | None]
 
+# `docker info` answers in well under a second from a running engine; the bound only stops a hung socket
+# from holding the run before it starts.
+DOCKER_INFO_TIMEOUT_S = 10.0
+# kind's own install instructions at the release this project uses (kubernetes-sigs/kind, tag v0.27.0,
+# site/content/docs/user/quick-start.md lines 39-45 "Installing From Release Binaries" and line 89
+# "To install use: `go install sigs.k8s.io/kind@{{< stableVersion >}}`").
+KIND_INSTALL_HINT = (
+    "go install sigs.k8s.io/kind@v0.27.0, or the release binary: curl -Lo ./kind"
+    " https://kind.sigs.k8s.io/dl/v0.27.0/kind-linux-amd64 && chmod +x ./kind && sudo mv ./kind /usr/local/bin/kind"
+    " (arm64: kind-linux-arm64); see https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+)
+
 
 @dataclass(frozen=True)
 class Tool:
@@ -34,8 +46,7 @@ TOOLS = {
         Tool(
             "kind",
             "creates the clusters from kind-configs/",
-            "go install sigs.k8s.io/kind@v0.27.0, or a release binary from "
-            "https://github.com/kubernetes-sigs/kind/releases",
+            KIND_INSTALL_HINT,
         ),
         Tool(
             "kubectl",
@@ -76,14 +87,18 @@ def docker_engine_problem(
     """None when `docker info` answers; otherwise why not (the client exists but no engine runs)."""
     try:
         result = run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_INFO_TIMEOUT_S,
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"docker info failed: {error}"
+    except subprocess.TimeoutExpired:
+        return f"Docker engine is not answering (docker info gave no answer in {DOCKER_INFO_TIMEOUT_S:g} s)"
+    except OSError as error:
+        return f"Docker engine is not reachable (docker info failed: {error})"
     if result.returncode != 0:
-        return (
-            f"the Docker engine does not answer (docker info: {result.stderr.strip() or result.returncode})"
-        )
+        said = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+        return f"Docker engine is not running (docker info failed: {said})"
     return None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from calico_conformance.lint.findings import Finding
 from calico_conformance.oracle.errors import LocatedError, Location
-from calico_conformance.oracle.loader import collect_manifests, manifest_files
+from calico_conformance.oracle.loader import ALTERNATIVE_SETS, collect_manifests, manifest_files
 from calico_conformance.oracle.loader_calico import FELIX_LEVEL_API_VERSION
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.tenancy.layout import KIND as LAYOUT_KIND
@@ -40,6 +40,7 @@ ERROR_KINDS: Sequence[tuple[re.Pattern[str], str]] = tuple(
 )
 # How the loader refuses a document of the layout's kind (loader.py `_unsupported`).
 LAYOUT_KIND_ERROR = f"kind {LAYOUT_KIND!r}"
+ALTERNATIVE_SETS_FIX = "lint each set from its own directory (e.g. policies/reference/), not from their parent"
 CRD_FIX = "write apiVersion: projectcalico.org/v3 and apply it with kubectl through the Calico API server"
 
 
@@ -53,7 +54,8 @@ def classify(error: LocatedError) -> str:
 
 def loader_findings(errors: Iterable[LocatedError]) -> Iterator[Finding]:
     for error in errors:
-        yield Finding.from_error(classify(error), error)
+        fix = ALTERNATIVE_SETS_FIX if ALTERNATIVE_SETS in error.why else ""
+        yield Finding.from_error(classify(error), error, fix)
 
 
 def crd_api_findings(resources: ResourceSet) -> Iterator[Finding]:

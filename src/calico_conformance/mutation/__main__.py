@@ -11,16 +11,17 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from calico_conformance.mutation.catalogue import CATALOGUE
 from calico_conformance.mutation.runner import (
     DEFAULT_RUN_TIMEOUT_S,
     Fault,
+    FaultResult,
+    progress_line,
     render_table,
+    run_faults,
     run_suites,
-    try_fault,
 )
 from calico_conformance.mutation.workspace import Inputs, Workspace
 
@@ -93,10 +94,13 @@ def run_catalogue(
         print(run.output[-4000:])
         return EXIT_NO_BASELINE
     print(f"baseline passed in {run.seconds:.1f} s; {len(faults)} faults, {jobs} at a time", flush=True)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(
-            pool.map(lambda fault: try_fault(fault, original, repository, scratch, timeout_s), faults)
-        )
+
+    def report(result: FaultResult, done: int) -> None:
+        print(progress_line(result, done, len(faults)), flush=True)
+
+    results = run_faults(
+        faults, original, repository, scratch, jobs=jobs, timeout_s=timeout_s, on_result=report
+    )
     print(render_table(results))
     missed = [result for result in results if not result.caught]
     print(f"{len(results) - len(missed)}/{len(results)} faults caught")

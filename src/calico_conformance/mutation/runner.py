@@ -17,6 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,6 +180,37 @@ def try_fault(
         return FaultResult(fault, None, False, f"could not apply the fault: {stale}")
     run = run_suites(repository, workspace.inputs, workspace.root / "reports", timeout_s)
     return judge(fault, bad_input, run)
+
+
+def run_faults(
+    faults: Sequence[Fault],
+    original: Inputs,
+    repository: Path,
+    scratch: Path,
+    *,
+    jobs: int,
+    timeout_s: float,
+    on_result: Callable[[FaultResult, int], None],
+) -> list[FaultResult]:
+    """Try every fault, `jobs` side by side; `on_result(result, done)` is called as each one finishes
+    (a run takes tens of seconds: the user sees progress, not silence until the table). The results
+    come back in the order of `faults`."""
+    results: dict[str, FaultResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = [pool.submit(try_fault, fault, original, repository, scratch, timeout_s) for fault in faults]
+        for done, future in enumerate(as_completed(pending), start=1):
+            result = future.result()
+            results[result.fault.name] = result
+            on_result(result, done)
+    return [results[fault.name] for fault in faults]
+
+
+def progress_line(result: FaultResult, done: int, total: int) -> str:
+    """`[3/21] caught  label-typo  14.2 s  3 failing test(s) in test_default_deny`: one finished fault."""
+    seconds = result.run.seconds if result.run is not None else 0.0
+    verdict = "caught" if result.caught else "MISSED"
+    width = len(str(total))
+    return f"[{done:>{width}}/{total}] {verdict}  {result.fault.name}  {seconds:.1f} s  {result.why}"
 
 
 def render_table(results: Sequence[FaultResult]) -> str:

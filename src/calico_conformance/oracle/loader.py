@@ -12,6 +12,7 @@ the error for anything else. `List` documents (`kind: List`, `NetworkPolicyList`
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,6 @@ from typing import Any
 
 from calico_conformance.oracle.errors import LocatedError, Location
 from calico_conformance.oracle.loader_calico import (
-    STAGED_KINDS,
     read_calico_policy,
     read_network_set,
     read_tier,
@@ -38,6 +38,7 @@ from calico_conformance.oracle.loader_k8s import (
     read_namespace,
     read_service_account,
 )
+from calico_conformance.oracle.loader_staged import read_staged_policy
 from calico_conformance.oracle.model import (
     DEFAULT_CALICO_VERSION,
     Namespace,
@@ -45,11 +46,12 @@ from calico_conformance.oracle.model import (
     Policy,
     ResourceSet,
     ServiceAccount,
+    StagedPolicy,
     Tier,
 )
 from calico_conformance.oracle.yamlsrc import Node, load_documents, load_file
 
-Resource = Policy | Tier | NetworkSet | Namespace | ServiceAccount
+Resource = Policy | Tier | NetworkSet | Namespace | ServiceAccount | StagedPolicy
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CALICO_API_VERSIONS = ("projectcalico.org/v3", "crd.projectcalico.org/v1")
 # 3.29+ policy names may carry one `tier.` prefix (calico-semantics.md §1.10); the version check on
@@ -85,6 +87,10 @@ KIND_READERS: Mapping[tuple[str, str], KindReader] = {
             ("Tier", read_tier, False, _LABEL_NAMES),
             ("NetworkSet", read_network_set, True, {}),
             ("GlobalNetworkSet", read_network_set, False, {}),
+            # staged policies (3.30+) are kept aside, never enforced: loader_staged.py
+            ("StagedNetworkPolicy", read_staged_policy, True, _POLICY_NAMES),
+            ("StagedGlobalNetworkPolicy", read_staged_policy, False, _POLICY_NAMES),
+            ("StagedKubernetesNetworkPolicy", read_staged_policy, True, {}),
         )
     },
 }
@@ -145,10 +151,6 @@ def read_resource(node: Node, api_version: str, kind: str, version: CalicoVersio
 
 
 def _unsupported(api_version: str, kind: str) -> str:
-    if kind in STAGED_KINDS:
-        return (
-            f"{kind} is not supported: staged policies are never enforced, so the oracle does not load them"
-        )
     if any(known == kind for _, known in KIND_READERS):
         apis = " or ".join(api for api, known in KIND_READERS if known == kind)
         return f"apiVersion {api_version!r} is not supported for {kind}; use {apis}"
@@ -201,7 +203,8 @@ class ManifestReader:
             key = _identity_key(resource)
             if key in self.seen:
                 first = self.seen[key]
-                raise node.error(f"{kind} {_display(key)} is defined twice (first at {first})")
+                why = f"{kind} {_display(key)} is defined twice (first at {first})"
+                raise node.error(why + _alternative_sets(first, node.location))
             self.seen[key] = resource.location
             self.resources.append(resource)
         except LocatedError as error:
@@ -216,7 +219,9 @@ class ManifestReader:
         def of(kind: type[Any]) -> tuple[Any, ...]:
             return tuple(resource for resource in self.resources if isinstance(resource, kind))
 
-        return ResourceSet(of(Policy), of(Tier), of(NetworkSet), of(Namespace), of(ServiceAccount))
+        return ResourceSet(
+            of(Policy), of(Tier), of(NetworkSet), of(Namespace), of(ServiceAccount), of(StagedPolicy)
+        )
 
 
 def _identity_key(resource: Resource) -> tuple[str, str | None, str]:
@@ -229,11 +234,38 @@ def _identity_key(resource: Resource) -> tuple[str, str | None, str]:
             else resource.name
         )
         return resource.kind, resource.namespace, name
+    if isinstance(resource, StagedPolicy):
+        return resource.kind, resource.namespace, resource.name
     namespace = getattr(resource, "namespace", None)
     kind = type(resource).__name__
     if isinstance(resource, NetworkSet) and namespace is None:
         kind = "GlobalNetworkSet"
     return kind, namespace, resource.name
+
+
+# How a duplicate says that two sibling directories were given as one policy set (the linter keys on it).
+ALTERNATIVE_SETS = "two alternative sets in one directory"
+
+
+def _alternative_sets(first: Location | None, second: Location) -> str:
+    """What to say when the two definitions sit in sibling directories (`policies/reference/` and
+    `policies/reference-v3.27/`): two alternative policy sets given as one, not a typo in either."""
+    if first is None:
+        return ""
+    one, other = Path(first.file), Path(second.file)
+    if one.parent == other.parent:  # one file, or two files of one directory
+        return ""
+    try:
+        common = Path(os.path.commonpath([one, other]))
+    except ValueError:  # one path absolute, the other relative: nothing to conclude
+        return ""
+    if common in (one.parent, other.parent):
+        return ""
+    sets = [common / path.relative_to(common).parts[0] for path in (one, other)]
+    return (
+        f": {sets[0]}/ and {sets[1]}/ look like {ALTERNATIVE_SETS};"
+        f" pass one of them, not {common}/ as a whole"
+    )
 
 
 def _display(key: tuple[str, str | None, str]) -> str:

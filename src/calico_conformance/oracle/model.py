@@ -259,6 +259,25 @@ class NetworkSet:
     api_version: str = field(default="", compare=False)
 
 
+StagedAction = Literal["Set", "Delete", "Learn", "Ignore"]
+
+
+@dataclass(frozen=True)
+class StagedPolicy:
+    """A Staged(Global|Kubernetes)NetworkPolicy (Calico 3.30+): never enforced, read by `loader_staged.py`.
+
+    `policy` is the enforced policy it stands for (what Calico's ConvertStaged*ToEnforced gives), already
+    converted like any policy; None for stagedAction Delete, which stands for removing the enforced
+    policy of the same name."""
+
+    kind: str  # StagedNetworkPolicy | StagedGlobalNetworkPolicy | StagedKubernetesNetworkPolicy
+    name: str
+    namespace: str | None
+    action: StagedAction
+    policy: Policy | None
+    location: Location | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True)
 class ResourceSet:
     """Everything loaded from a set of manifests."""
@@ -268,6 +287,7 @@ class ResourceSet:
     network_sets: tuple[NetworkSet, ...] = ()
     namespaces: tuple[Namespace, ...] = ()  # v1 Namespace manifests, if any
     service_accounts: tuple[ServiceAccount, ...] = ()  # v1 ServiceAccount manifests, if any
+    staged: tuple[StagedPolicy, ...] = ()  # never enforced; `loader_staged.promote_staged` enforces them
 
     def merged(self, other: ResourceSet) -> ResourceSet:
         return ResourceSet(
@@ -276,6 +296,7 @@ class ResourceSet:
             self.network_sets + other.network_sets,
             self.namespaces + other.namespaces,
             self.service_accounts + other.service_accounts,
+            self.staged + other.staged,
         )
 
 
@@ -300,3 +321,6 @@ class Scenario:
     probes: tuple[ProbeSpec, ...]  # already expanded to the default set when the file has none
     service_accounts: tuple[ServiceAccount, ...] = ()
     source: str = ""  # the scenario file, for messages
+    # The file lists no probes: every ordered pair of distinct pods x each container port of the destination
+    # (in `probes` unless the loader was asked not to expand them).
+    default_probes: bool = False

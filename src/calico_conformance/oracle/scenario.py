@@ -55,17 +55,25 @@ CONTAINER_PORT_FIELDS = frozenset({"name", "containerPort", "protocol"})
 PROBE_FIELDS = frozenset({"from", "to", "port", "protocol"})
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; any bad input raises LocatedError (`file:line: why`)."""
+def load_scenario(path: str | Path, *, expand_default_probes: bool = True) -> Scenario:
+    """Read and validate a scenario file; any bad input raises LocatedError (`file:line: why`).
+
+    A file without `probes` means every ordered pair of distinct pods x each destination container port;
+    with `expand_default_probes=False` those are not listed (`Scenario.default_probes` says so) and the
+    caller enumerates them itself, as `simulate` does for thousands of pods."""
     documents = load_file(path)
     if len(documents) != 1:
         raise LocatedError(
             Location(str(path)), f"a scenario file holds one YAML document, not {len(documents)}"
         )
-    return scenario_from_data(documents[0], str(path), base_directory=Path(path).parent)
+    return scenario_from_data(
+        documents[0], str(path), base_directory=Path(path).parent, expand_default_probes=expand_default_probes
+    )
 
 
-def scenario_from_data(data: Any, source: str, *, base_directory: Path | None = None) -> Scenario:
+def scenario_from_data(
+    data: Any, source: str, *, base_directory: Path | None = None, expand_default_probes: bool = True
+) -> Scenario:
     """A scenario from already-parsed data (a `yamlsrc` document keeps its line numbers; a plain dict
     works too, with errors naming only `source`). `{file: ...}` resources resolve against
     `base_directory` (default: the current directory)."""
@@ -82,7 +90,10 @@ def scenario_from_data(data: Any, source: str, *, base_directory: Path | None = 
     namespaces = _namespaces(root.get("namespaces"), resources)
     pods = _pods(root.get("pods"), namespaces, root)
     probes_node = root.get("probes")
-    probes = _probes(probes_node, pods) if probes_node is not None else _default_probes(pods)
+    if probes_node is not None:
+        probes = _probes(probes_node, pods)
+    else:
+        probes = _default_probes(pods) if expand_default_probes else ()
     return Scenario(
         calico_version=version,
         namespaces=tuple(namespaces.values()),
@@ -91,6 +102,7 @@ def scenario_from_data(data: Any, source: str, *, base_directory: Path | None = 
         probes=probes,
         service_accounts=resources.service_accounts,
         source=source,
+        default_probes=probes_node is None,
     )
 
 

@@ -1,13 +1,15 @@
 """One recorded case: a flow on a cluster, what was expected, what was observed and who decided.
 
-Suites record their cases through the `record_case` fixture. A case travels three ways: as JUnit
-properties of its test (flat name/value pairs, in a fixed order), as plain data on the pytest report
-(so xdist workers can ship it to the controller) and as rows of the ConformanceReport. Cases of one test
-and cluster rebuild the expected / observed / diff matrices for Allure and the HTML page.
+Suites record their cases through the `record_case` fixture. A case travels as plain data on the pytest
+report (so xdist workers can ship it to the controller) and as a row of the ConformanceReport; JUnit
+gets one compact property per test (`junit_summary`), not a property per flow: a flow-by-flow JUnit
+file ran to 4.4 MB for a passing run. Cases of one test and cluster rebuild its matrix for Allure and
+the HTML page.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,19 +31,8 @@ from calico_conformance.reachability import (
 # The result of a case that matched its expectation; otherwise the MismatchKind (leak, blocked, unproven).
 MATCHED = "ok"
 
-# The JUnit property names of one case, in the order they are written (issue "Reports").
-PROPERTY_NAMES = (
-    "cluster",
-    "source",
-    "destination",
-    "port",
-    "protocol",
-    "expected",
-    "observed",
-    "deciding_policy",
-    "result",
-    "defect",
-)
+# The JUnit property of a test that recorded cases: `finland: 221 flows, 20 wrong (20 leak; policy 20)`.
+JUNIT_PROPERTY = "cases"
 
 
 @dataclass(frozen=True)
@@ -91,9 +82,7 @@ class CaseRecord:
             expected = comparison.expected[flow]
             deciding = observed.why or expected.why
             defect = str(defects[flow]) if flow in defects else ""
-            records.append(
-                cls(cluster, flow, expected, observed, deciding, kinds.get(flow, MATCHED), defect)
-            )
+            records.append(cls(cluster, flow, expected, observed, deciding, kinds.get(flow, MATCHED), defect))
         return records
 
     @property
@@ -103,21 +92,6 @@ class CaseRecord:
     @property
     def unproven(self) -> bool:
         return self.result == str(MismatchKind.UNPROVEN)
-
-    def junit_properties(self) -> list[tuple[str, str]]:
-        values = (
-            self.cluster,
-            self.flow.source,
-            self.flow.destination,
-            "" if self.flow.port is None else str(self.flow.port),
-            self.flow.protocol,
-            "allowed" if self.expected.allowed else "denied",
-            str(self.observed.verdict),
-            self.deciding,
-            self.result,
-            self.defect,
-        )
-        return list(zip(PROPERTY_NAMES, values, strict=True))
 
     def to_data(self) -> dict[str, Any]:
         """Plain data (JSON- and YAML-safe): the report row and the xdist transport form."""
@@ -180,3 +154,23 @@ def comparisons_by_cluster(cases: Iterable[CaseRecord]) -> dict[str, Comparison]
         )
         comparisons[cluster] = Comparison(expected, observed, mismatches)
     return comparisons
+
+
+def junit_summary(cases: Iterable[CaseRecord]) -> str:
+    """The cases of a test in one line per cluster, for one JUnit property: counts, not flows (the
+    flows are in the ConformanceReport and the attachments)."""
+    by_cluster: dict[str, list[CaseRecord]] = {}
+    for case in cases:
+        by_cluster.setdefault(case.cluster, []).append(case)
+    lines = []
+    for cluster, records in sorted(by_cluster.items()):
+        wrong = [case for case in records if not case.matched]
+        text = f"{cluster}: {len(records)} flows, {len(wrong)} wrong"
+        if wrong:
+            results = Counter(case.result for case in wrong)
+            defects = Counter(case.defect for case in wrong if case.defect)
+            parts = [f"{count} {name}" for name, count in sorted(results.items())]
+            parts += [f"{defect} defect {count}" for defect, count in sorted(defects.items())]
+            text += f" ({'; '.join(parts)})"
+        lines.append(text)
+    return "; ".join(lines)

@@ -12,12 +12,17 @@ attaches matrices to Allure. On the controller (or the only process) it folds th
 teardown reports of every suite test into one outcome and, at the end of the session, writes:
 
 * `<report-dir>/conformance-report.yaml` — the versioned ConformanceReport (`report/model.py`);
-* `<report-dir>/matrices.html` — expected / observed / diff matrices of every test that recorded cases;
-* `<alluredir>/environment.properties` — the run fingerprint, when `--alluredir` is given.
+* `<report-dir>/matrices.html` — a linked summary of the failing tests, then every test's matrix;
+* `<alluredir>/environment.properties` and `categories.json` — the run fingerprint and the defect
+  categories, when `--alluredir` is given.
 
-JUnit XML is pytest's own `--junitxml`; each recorded case adds its properties (cluster, source,
-destination, port, protocol, expected, observed, deciding_policy, result) and a failed test says whether
-it failed an assertion or broke (`failure_kind`).
+The reproduce scenarios of this run's failures stay in `<report-dir>/scenarios/`; those of earlier runs
+are removed once the preflight has passed (and, for xdist runs, when the new report is written). A run that stops in the preflight (a bad option, a target
+that cannot start) writes nothing and keeps the last run's reports, the JUnit XML included.
+
+JUnit XML is pytest's own `--junitxml`; a test that recorded cases gets one compact property (`cases`:
+flows and wrong flows per cluster), a failed one its reproduce command (`reproduce`) and whether it
+failed an assertion or broke (`failure_kind`).
 
 Exit status: pytest's own, except that a run whose only problems are infrastructure errors (nothing
 proven wrong, something not proven at all) exits `EXIT_INFRASTRUCTURE_ERROR` (6) instead of 1. A failed
@@ -27,6 +32,7 @@ assertion anywhere keeps 1. Either is non-zero: neither can pass a gate.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
@@ -34,17 +40,21 @@ from typing import Any
 
 import pytest
 
-from calico_conformance.config import RunConfig
+from calico_conformance.config import LIVE_TARGETS, RunConfig
 from calico_conformance.report.allure_results import (
     allure_results_dir,
     attach_comparisons,
+    attach_labels,
     attach_run_context,
+    attach_scenario,
     fingerprint_facts,
+    short_parameters,
+    write_categories,
     write_environment,
 )
-from calico_conformance.report.cases import CaseRecord, comparisons_by_cluster
+from calico_conformance.report.cases import JUNIT_PROPERTY, CaseRecord, comparisons_by_cluster, junit_summary
 from calico_conformance.report.fingerprint import policy_set_text, run_fingerprint
-from calico_conformance.report.html import MatrixSection, matrices_document
+from calico_conformance.report.html import MATRICES_FILE_NAME, MatrixSection, matrices_document
 from calico_conformance.report.model import (
     PROFILE_MARKERS,
     REPORT_FILE_NAME,
@@ -60,11 +70,11 @@ from calico_conformance.report.outcomes import (
     not_supported_reason,
     skip_reason,
 )
+from calico_conformance.report.preflight import keep_previous_junit, remove_stale_scenarios
 from calico_conformance.report.writer import dump_report_data, write_report
 
 REPORT_PLUGIN_NAME = "calico-conformance-report"
 FIXTURES_PLUGIN_NAME = "calico-conformance-report-fixtures"
-MATRICES_FILE_NAME = "matrices.html"
 
 # pytest uses 0-5; 6 is ours: infrastructure errors and nothing else went wrong (see the module doc).
 EXIT_INFRASTRUCTURE_ERROR = 6
@@ -79,12 +89,30 @@ EXIT_MEANINGS = {
 }
 
 CASES_KEY = pytest.StashKey[list[CaseRecord]]()  # the cases `record_case` recorded on an item
+LABELS_KEY = pytest.StashKey[dict[str, list[str]]]()  # Allure labels `record_case.label` added
+REPRODUCE_KEY = pytest.StashKey[tuple[Path, str]]()  # the scenario a failure wrote, and its command
 REPORT_ATTRIBUTE = "conformance"  # the attribute on TestReport that carries our data across xdist
+XDIST_WORKER_LINE = re.compile(r"^\[gw\d+\] \S+ -- Python ")  # xdist's "which worker ran it" line
+FAIL_PREFIX = "Failed: "  # how pytest heads a `pytest.fail` message; the page shows the verdict first
 
 
 def recorded_cases(item: pytest.Item) -> list[CaseRecord]:
     """The (mutable) list of cases recorded on `item` so far."""
     return item.stash.setdefault(CASES_KEY, [])
+
+
+def recorded_labels(item: pytest.Item) -> dict[str, list[str]]:
+    """The (mutable) Allure labels recorded on `item` so far, by label name."""
+    return item.stash.setdefault(LABELS_KEY, {})
+
+
+def set_reproduce(item: pytest.Item, scenario: Path, command: str) -> None:
+    item.stash[REPRODUCE_KEY] = (scenario, command)
+
+
+def observed_label(run: RunConfig) -> str:
+    """How the reports name what answered: `observed` (probes) or `oracle` (the static target)."""
+    return "observed" if run.target in LIVE_TARGETS else "oracle"
 
 
 def item_profiles(item: pytest.Item) -> list[str]:
@@ -113,6 +141,8 @@ class ReportCollector:
         self.results: dict[str, TestResult] = {}
         self.report_path: Path | None = None
         self.last_report: ConformanceReport | None = None
+        self.preflight_refused = False
+        self.scenarios: set[Path] = set()  # the reproduce scenarios this run wrote
         self._fingerprint: Fingerprint | None = None
 
     # --- every process ------------------------------------------------------------------------------
@@ -132,13 +162,44 @@ class ReportCollector:
         )
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, None, None]:
+        """A preflight that refuses the run (plugin.py raises UsageError there) writes no report: the
+        last run's JUnit XML is kept instead of being replaced by an empty one. A run that passed it and
+        will write reports starts without the earlier runs' reproduce scenarios (in one process; under
+        xdist the controller removes them when it writes the report, see `pytest_sessionfinish`)."""
+        try:
+            result = yield
+        except pytest.UsageError:
+            self.preflight_refused = True
+            keep_previous_junit(config)
+            raise
+        if not hasattr(config, "workerinput") and any(in_scope(i.nodeid, item_profiles(i)) for i in items):
+            remove_stale_scenarios(self.run_config.report_dir, keep=())
+        return result
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         try:
             return (yield)
         finally:
-            cases = item.stash.get(CASES_KEY, [])
-            if cases and allure_results_dir(item.config) is not None:
-                attach_comparisons(item.name, comparisons_by_cluster(cases))
+            if allure_results_dir(item.config) is not None:
+                self._attach(item)
+
+    def _attach(self, item: pytest.Item) -> None:
+        cases = item.stash.get(CASES_KEY, [])
+        if cases:
+            attach_comparisons(item.name, comparisons_by_cluster(cases), observed_label(self.run_config))
+        labels: dict[str, list[str]] = {"module": [suite_of(item.nodeid)]}
+        labels.update(recorded_labels(item))
+        attach_labels(labels)
+        if REPRODUCE_KEY in item.stash:
+            attach_scenario(*item.stash[REPRODUCE_KEY])
+
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        if allure_results_dir(item.config) is not None and hasattr(item, "callspec"):
+            short_parameters(item.callspec.params)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -149,6 +210,12 @@ class ReportCollector:
         data: dict[str, Any] = {"profiles": item_profiles(item), "suite": suite_of(item.nodeid)}
         if call.when == "call":
             data["cases"] = [case.to_data() for case in cases]
+            if cases:
+                item.user_properties.append((JUNIT_PROPERTY, junit_summary(cases)))
+            if REPRODUCE_KEY in item.stash:
+                scenario, command = item.stash[REPRODUCE_KEY]
+                data["scenario"] = str(scenario)
+                item.user_properties.append(("reproduce", command))
             wrong = [case for case in cases if not case.matched]
             if report.failed and call.excinfo is not None:
                 kind = failure_kind(call.excinfo.value)
@@ -196,6 +263,8 @@ class ReportCollector:
         )
         current = replace(current, duration_s=current.duration_s + report.duration)
         self.results[report.nodeid] = _fold(current, report, data)
+        if data.get("scenario"):
+            self.scenarios.add(Path(data["scenario"]))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput") or not self.results:
@@ -216,18 +285,32 @@ class ReportCollector:
         )
         report_dir = self.run_config.report_dir
         self.report_path = write_report(report, report_dir / REPORT_FILE_NAME)
+        remove_stale_scenarios(report_dir, keep=self.scenarios)
         sections = [
-            MatrixSection(f"{result.nodeid} on {cluster}", comparison)
-            for result in sorted(results, key=lambda r: (r.outcome is Outcome.PASSED, r.nodeid))
+            MatrixSection(
+                result.nodeid,
+                comparison,
+                cluster,
+                str(result.outcome),
+                result.reason,
+                tuple(
+                    sorted({case.defect for case in result.cases if case.defect and case.cluster == cluster})
+                ),
+            )
+            for result in results
             for cluster, comparison in comparisons_by_cluster(result.cases).items()
         ]
         facts = fingerprint_facts(self.fingerprint)
         (report_dir / MATRICES_FILE_NAME).write_text(
-            matrices_document("calico-conformance reachability", sections, facts), encoding="utf-8"
+            matrices_document(
+                "calico-conformance reachability", sections, facts, observed_label(self.run_config)
+            ),
+            encoding="utf-8",
         )
         allure_dir = allure_results_dir(session.config)
         if allure_dir is not None:
             write_environment(allure_dir, self.fingerprint)
+            write_categories(allure_dir)
         self.last_report = report
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -276,15 +359,21 @@ def _fold(current: TestResult, report: pytest.TestReport, data: dict[str, Any]) 
         outcome=outcome,
         phase=report.when,
         reason=_headline(report),
-        message=report.longreprtext,
+        message=_without_worker_line(report.longreprtext),
         failure_kind=kind,
     )
+
+
+def _without_worker_line(text: str) -> str:
+    """The failure text without the `[gw0] linux -- Python ...` line xdist puts above it."""
+    return "\n".join(line for line in text.splitlines() if not XDIST_WORKER_LINE.match(line))
 
 
 def _headline(report: pytest.TestReport | pytest.CollectReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = str(crash.message) if crash is not None else report.longreprtext
-    return next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "failed")
+    return line.removeprefix(FAIL_PREFIX)
 
 
 def _case_line(case: CaseRecord) -> str:

@@ -10,14 +10,16 @@ it once per checked flow, or once per compared matrix (what `fixtures/reachabili
 
     record_case(cluster, flow, expected, observed, deciding)   # a single flow
 
-Each case becomes JUnit properties of the test, a row of the ConformanceReport, and part of the
-expected / observed / diff matrices attached to Allure. A test that records a wrong case and then passes
+Each case becomes a row of the ConformanceReport, part of the test's matrix attached to Allure, and
+counts in the test's one JUnit property. `record_case.label(name, *values)` adds Allure labels
+(namespace, tier, defect) and `record_case.reproduce(path, command)` names the scenario a failure wrote. A test that records a wrong case and then passes
 anyway is turned into a failure by the collector: recording is evidence, not decoration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +33,13 @@ from calico_conformance.reachability import (
 )
 from calico_conformance.report.allure_results import allure_results_dir
 from calico_conformance.report.cases import CaseRecord
-from calico_conformance.report.collector import REPORT_PLUGIN_NAME, ReportCollector, recorded_cases
+from calico_conformance.report.collector import (
+    REPORT_PLUGIN_NAME,
+    ReportCollector,
+    recorded_cases,
+    recorded_labels,
+    set_reproduce,
+)
 from calico_conformance.suite.defects import Defect
 
 
@@ -72,13 +80,21 @@ class CaseRecorder:
             self._add(case)
         return cases
 
+    def label(self, name: str, *values: str) -> None:
+        """Label the test in Allure (`namespace`, `tier`, `defect`...); repeated values are kept once."""
+        known = recorded_labels(self._item).setdefault(name, [])
+        known.extend(value for value in values if value and value not in known)
+
+    def reproduce(self, scenario: Path, command: str) -> None:
+        """Name the scenario file a failure wrote and the command that replays it (attached, listed)."""
+        set_reproduce(self._item, scenario, command)
+
     @property
     def cases(self) -> tuple[CaseRecord, ...]:
         return tuple(self._cases)
 
     def _add(self, case: CaseRecord) -> None:
         self._cases.append(case)
-        self._item.user_properties.extend(case.junit_properties())
 
 
 @pytest.fixture

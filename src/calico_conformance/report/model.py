@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calico_conformance.reachability import diff_marks, render_text
+from calico_conformance.config import LIVE_TARGETS
+from calico_conformance.pair_matrix import pair_matrix, render_pair_text
 from calico_conformance.report.cases import CaseRecord, comparisons_by_cluster
 from calico_conformance.report.outcomes import FailureKind, Outcome
 
@@ -111,17 +112,17 @@ class TestResult:
     def wrong_cases(self) -> tuple[CaseRecord, ...]:
         return tuple(case for case in self.cases if not case.matched)
 
-    def diff_text(self) -> str:
-        """The diff matrix of the recorded cases, per cluster ("" when nothing was recorded)."""
+    def diff_text(self, observed_label: str = "observed") -> str:
+        """The matrix of the recorded cases, per cluster with a wrong flow ("" when none)."""
         blocks = []
         for cluster, comparison in comparisons_by_cluster(self.cases).items():
             if comparison.ok:
                 continue
-            blocks.append(f"{cluster}:\n{render_text(diff_marks(comparison))}")
+            blocks.append(f"{cluster}:\n{render_pair_text(pair_matrix(comparison), observed_label)}")
         return _strip_lines("\n\n".join(blocks))
 
-    def problem_data(self) -> dict[str, Any]:
-        """The entry of a failed or errored test in the report."""
+    def problem_data(self, observed_label: str = "observed") -> dict[str, Any]:
+        """The entry of a failed or errored test in the report (`oracle` for what the static target saw)."""
         data: dict[str, Any] = {
             "test": self.nodeid,
             "suite": self.suite,
@@ -132,7 +133,7 @@ class TestResult:
         }
         if self.failure_kind is not None:
             data["failureKind"] = str(self.failure_kind)
-        diff = self.diff_text()
+        diff = self.diff_text(observed_label)
         if diff:
             data["diff"] = diff
         if self.wrong_cases:
@@ -174,17 +175,19 @@ class Statistics:
 
     @property
     def result(self) -> str:
-        """failure > error > partial (something skipped) > success; `empty` when no test ran."""
+        """failure > error > success (something passed, nothing failed or broke: a green run, whatever it
+        skipped with a reason) > partial (nothing passed: only skips and NOT_SUPPORTED, nothing proven)
+        > `empty` when no test ran."""
         if self.failed:
             return "failure"
         if self.errors:
             return "error"
-        if self.skipped or self.not_supported:
-            return "partial"
-        return "success" if self.passed else "empty"
+        if self.passed:
+            return "success"
+        return "partial" if self.skipped or self.not_supported else "empty"
 
     def summary(self) -> str:
-        """A sentence derived from the counts, e.g. `3 passed, 1 not supported: partial`."""
+        """A sentence derived from the counts, e.g. `3 passed, 1 not supported: success`."""
         parts = [
             f"{count} {label}"
             for count, label in (
@@ -256,6 +259,9 @@ class ConformanceReport:
 
     def to_data(self) -> dict[str, Any]:
         statistics = self.statistics
+        label = (
+            "observed" if self.fingerprint.target in LIVE_TARGETS else "oracle"
+        )  # static: the oracle saw it
         return {
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -269,8 +275,8 @@ class ConformanceReport:
             "statistics": statistics.to_data(),
             "profiles": [profile.to_data() for profile in self.profiles()],
             "suites": [suite.to_data() for suite in self.suites()],
-            "failures": [r.problem_data() for r in self.results if r.outcome is Outcome.FAILED],
-            "errors": [r.problem_data() for r in self.results if r.outcome is Outcome.ERROR],
+            "failures": [r.problem_data(label) for r in self.results if r.outcome is Outcome.FAILED],
+            "errors": [r.problem_data(label) for r in self.results if r.outcome is Outcome.ERROR],
             "skipped": _reasons(self.results, Outcome.SKIPPED),
             "notSupported": _reasons(self.results, Outcome.NOT_SUPPORTED),
         }

@@ -91,13 +91,3 @@ def compare_with_policy(
     """Compare the requirement comparison's observations with what the policy set implies, and classify."""
     implied = compare(implied_matrix(requirement.expected, decide), requirement.observed, deny_verdicts)
     return implied, classify(requirement, implied)
-
-
-def defect_summary(defects: Mapping[Flow, Defect]) -> list[str]:
-    """One line per kind of defect found, with its count and what it means."""
-    lines = []
-    for kind in Defect:
-        count = sum(1 for defect in defects.values() if defect is kind)
-        if count:
-            lines.append(f"{count} {kind} defect(s): {DEFECT_MEANING[kind]}")
-    return lines

@@ -9,6 +9,9 @@ file still answers after the policy directory has changed) and, as probes, exact
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from calico_conformance.tenancy.model import DEFAULT_SERVICE_ACCOUNT
 from calico_conformance.tenancy.workloads import layout_pods, layout_service_accounts
 
 SCENARIO_DIRECTORY = "scenarios"  # under --report-dir
+CLI_NAME = "calico-conformance"  # the console script (pyproject.toml [project.scripts])
 UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -36,8 +40,29 @@ def policy_documents(policies: Path) -> list[Any]:
     """The manifests of the policy set as plain data, in the order the loader reads them."""
     documents: list[Any] = []
     for path in manifest_files([policies]):
-        documents.extend(doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None)
+        documents.extend(
+            doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None
+        )
     return documents
+
+
+def policy_origins(policies: Path) -> list[str]:
+    """`file:line` where each document of `policy_documents` starts, in the same order: the scenario
+    names them above each resource, so a reader of a replayed verdict finds the policy set's own line."""
+    origins: list[str] = []
+    for path in manifest_files([policies]):
+        text = path.read_text(encoding="utf-8")
+        nodes = yaml.compose_all(text, Loader=yaml.SafeLoader)
+        for node, document in zip(nodes, yaml.safe_load_all(text), strict=True):
+            if document is not None and node is not None:
+                origins.append(f"{path}:{node.start_mark.line + 1}")
+    return origins
+
+
+def layout_origins(layout: TenancyLayout, policies: Path) -> list[str | None]:
+    """The origin of each resource of `layout_scenario` (None for what the layout adds itself)."""
+    accounts: list[str | None] = [None] * len(layout_service_accounts(layout))
+    return accounts + list(policy_origins(policies))
 
 
 def probe_entries(flows: Iterable[Flow]) -> list[dict[str, Any]]:
@@ -86,7 +111,8 @@ def layout_scenario(
         "calicoVersion": calico_version,
         "description": description,
         "namespaces": [
-            {"name": namespace.name, "labels": namespace.labels.as_dict()} for namespace in layout.all_namespaces
+            {"name": namespace.name, "labels": namespace.labels.as_dict()}
+            for namespace in layout.all_namespaces
         ],
         "pods": [_pod_entry(pod) for pod in layout_pods(layout, pod_subnet)],
         # The strangers' ServiceAccounts first: their labels are what the run's oracle saw (first wins).
@@ -96,13 +122,62 @@ def layout_scenario(
     }
 
 
-def write_scenario(path: Path, scenario: Mapping[str, Any]) -> str:
-    """Write the scenario and return the command that replays it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Written by a failing calico-conformance test. Replay: calico-conformance simulate <this file>\n"
-    path.write_text(header + yaml.safe_dump(dict(scenario), sort_keys=False), encoding="utf-8")
+def cli_command(base: Path) -> str:
+    """How to run this installation's `calico-conformance` from `base`, as a shell word list.
+
+    `make setup` installs the command into `.venv/bin`, which is not on PATH: the bare name would not
+    work as printed. The command is the bare name only when PATH finds the same script beside the
+    running interpreter; else the script's path (relative to `base` when below it, `.venv/bin/...`);
+    else the running interpreter with `-m calico_conformance.cli`.
+    """
+    script = Path(sys.executable).parent / CLI_NAME
+    if script.is_file():
+        found = shutil.which(CLI_NAME)
+        if found is not None and Path(found).resolve() == script.resolve():
+            return CLI_NAME
+        return shlex.quote(_shown(script, base))
+    return f"{shlex.quote(_shown(Path(sys.executable), base))} -m calico_conformance.cli"
+
+
+def _shown(path: Path, base: Path) -> str:
+    """`path` relative to `base` when it lies below it (without resolving symlinks: `.venv` often is one)."""
+    absolute = path if path.is_absolute() else Path.cwd() / path
     try:
-        shown = path.resolve().relative_to(Path.cwd())  # `reports/scenarios/...` when run from the repo
+        return str(absolute.relative_to(base.absolute()))
     except ValueError:
-        shown = path
-    return f"calico-conformance simulate {shown}"
+        return str(absolute)
+
+
+def write_scenario(
+    path: Path,
+    scenario: Mapping[str, Any],
+    base: Path | None = None,
+    origins: Sequence[str | None] = (),
+) -> str:
+    """Write the scenario and return the command that replays it, runnable as printed from `base`
+    (the directory the user ran pytest in; default the current directory). `origins` (one per resource,
+    see `layout_origins`) become a `# from file:line` comment above each resource."""
+    base = base or Path.cwd()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = f"{cli_command(base)} simulate {shlex.quote(_shown(path, base))}"
+    header = f"# Written by a failing calico-conformance test. Replay: {command}\n"
+    path.write_text(header + _dump(scenario, origins, base), encoding="utf-8")
+    return command
+
+
+def _dump(scenario: Mapping[str, Any], origins: Sequence[str | None], base: Path) -> str:
+    """The scenario as YAML, each resource headed by the place it came from when known."""
+    if not origins:
+        return yaml.safe_dump(dict(scenario), sort_keys=False)
+    parts = []
+    for key, value in scenario.items():
+        if key != "resources":
+            parts.append(yaml.safe_dump({key: value}, sort_keys=False))
+            continue
+        parts.append("resources:\n")
+        for resource, origin in zip(value, [*origins, *[None] * len(value)], strict=False):
+            if origin:
+                file, _, line = origin.rpartition(":")
+                parts.append(f"# from {_shown(Path(file), base)}:{line}\n")
+            parts.append(yaml.safe_dump([resource], sort_keys=False))
+    return "".join(parts)

@@ -2,7 +2,9 @@
 
 One table, `TARGETS`, names every target, builds the `--target` help and choices, and says what each
 needs on the machine. Live targets are imported lazily so that choosing `static` never needs a Kubernetes
-client or a Docker engine.
+client or a Docker engine. A refusal says how to get what is missing (the programs' install hints live
+with the programs, in `cluster/tools.py`), and for kind also whether the Docker engine answers: the
+`docker` client alone cannot run kind. The engine is asked only when kind is the target chosen.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from calico_conformance.cluster.tools import KIND_TOOLS, Which, docker_engine_problem, missing_tools
 from calico_conformance.oracle.model import ResourceSet
 from calico_conformance.targets.base import Target
 
@@ -33,16 +36,22 @@ class TargetSpec:
     name: str
     help: str
     factory: TargetFactory
-    needs: tuple[str, ...] = ()  # executables that must be on PATH
+    needs: tuple[str, ...] = ()  # executables that must be on PATH (names of `cluster.tools.TOOLS`)
     module: str | None = None  # the module the factory imports, checked before any cluster is touched
+    engine: Callable[[], str | None] | None = None  # a service the programs need: None when it answers
 
-    def unavailable_because(self) -> str | None:
-        """Why this target cannot run on this machine, or None when it can."""
+    def unavailable_because(self, which: Which = shutil.which) -> str | None:
+        """Why this target cannot run on this machine and how to get what is missing, or None when it can."""
         if self.module is not None and importlib.util.find_spec(self.module) is None:
             return f"--target={self.name} is not built into this installation ({self.module} is missing)"
-        missing = [binary for binary in self.needs if shutil.which(binary) is None]
+        missing = missing_tools(self.needs, which)
         if missing:
-            return f"--target={self.name} needs {', '.join(self.needs)} on PATH (missing: {', '.join(missing)})"
+            lines = [f"--target={self.name} needs {', '.join(self.needs)} on PATH; missing:"]
+            lines += [f"  {tool.name} ({tool.purpose}): {tool.how_to_get}" for tool in missing]
+            return "\n".join(lines)
+        problem = self.engine() if self.engine is not None else None
+        if problem is not None:
+            return f"--target={self.name} cannot start: {problem}"
         return None
 
 
@@ -73,8 +82,9 @@ TARGETS: Mapping[str, TargetSpec] = {
             "kind",
             "create kind clusters from the register, install Calico, probe them",
             _kind_target,
-            needs=("docker", "kind", "kubectl"),
+            needs=KIND_TOOLS,
             module="calico_conformance.cluster.targets",
+            engine=docker_engine_problem,
         ),
         TargetSpec(
             "kubeconfig",
@@ -106,7 +116,7 @@ def require_target(name: str) -> TargetSpec:
         raise pytest.UsageError(f"unknown --target {name!r}; choose one of: {', '.join(TARGETS)}") from None
     problem = spec.unavailable_because()
     if problem is not None:
-        hint = "" if name == "static" else f"; {STATIC_HINT}"
+        hint = "" if name == "static" else f"\n{STATIC_HINT}"
         raise pytest.UsageError(problem + hint)
     return spec
 

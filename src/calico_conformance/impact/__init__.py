@@ -1,0 +1,1 @@
+"""Change impact: what a policy change opens and closes in each registered cluster, judged against the layout."""

@@ -1,0 +1,1 @@
+"""Dataplane tests on a real Linux lab of network namespaces (root)."""

@@ -1,0 +1,1 @@
+"""Runs of the plugin itself in a pytester subprocess."""
