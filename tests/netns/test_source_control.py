@@ -9,12 +9,12 @@ control is satisfied: only the source control can tell that the drops prove noth
 from __future__ import annotations
 
 import pytest
-from lab_layout import CONTROL, PROBE_TIMEOUT_S, ROUND_INTERVAL_S, Policy
 
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.netns_lab import NetnsLab
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, MismatchKind, ProbeVerdict
+from tests.netns.lab_layout import CONTROL, PROBE_TIMEOUT_S, ROUND_INTERVAL_S, Policy
 
 pytestmark = pytest.mark.netns
 

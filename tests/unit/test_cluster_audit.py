@@ -122,9 +122,8 @@ def _pool(api_version: str, cidr: str) -> dict[str, object]:
 def test_without_the_calico_api_server_the_audit_reads_the_crds(release: str) -> None:
     # crd.projectcalico.org/v1 ippools, felixconfigurations and clusterinformations are in both releases'
     # CRD manifests (cluster/data/served-resources); projectcalico.org/v3 exists only with the API server.
-    from tests.unit.cluster_fake_api import ServedFakeApi
-
     from calico_conformance.cluster.audit import read_audit
+    from tests.unit.cluster_fake_api import ServedFakeApi
 
     bare = ServedFakeApi(release, calico_api_server=False)
     bare.create(_pool("crd.projectcalico.org/v1", "10.244.0.0/16"))

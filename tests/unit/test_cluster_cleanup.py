@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.unit.cluster_fake_api import ServedFakeApi
 
 from calico_conformance.cluster.inventory import (
     Inventory,
@@ -24,6 +23,7 @@ from calico_conformance.cluster.inventory import (
     refuse_cluster_scoped,
 )
 from calico_conformance.cluster.probe_pods import RUN_LABEL, run_labels
+from tests.unit.cluster_fake_api import ServedFakeApi
 
 RUN = "r1"
 

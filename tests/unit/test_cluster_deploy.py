@@ -286,9 +286,8 @@ def test_the_mtu_peer_stands_beside_the_control_pod_on_another_node(layout: Tena
     peer = Pod("mtu-peer", control_namespace(RUN), pool[251], labels=Labels.of({"app": "mtu-peer"}))
     namespaces = [*layout_namespaces(layout),
                   Namespace(control_namespace(RUN), Labels.of({"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
-    for policies in ("reference", "reference-v3.27"):  # neither selects the run's own namespace
-        oracle = Oracle(namespaces=namespaces, pods=[control, peer],
-                        resources=load_manifests([REPO / "policies" / policies]))  # fmt: skip
+    for policies in (REPO / "policies" / "reference", REPO / "policies-v3.27"):  # neither selects it
+        oracle = Oracle(namespaces=namespaces, pods=[control, peer], resources=load_manifests([policies]))
         for service in canary:
             flow = Flow(control.key, peer.key, service.port, service.protocol)
             assert oracle.verdict_for(flow).allowed, (policies, str(oracle.verdict_for(flow)))

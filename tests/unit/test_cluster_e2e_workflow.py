@@ -22,5 +22,5 @@ def test_the_workflow_runs_both_pinned_releases_on_kind_v0_27_0() -> None:
         assert f'"{version}"' in matrix["calico"]  # the default when no input narrows it
     (run,) = [step["run"] for step in job["steps"] if "pytest suites" in step.get("run", "")]
     assert '--calico-version="${{ matrix.calico }}"' in run
-    assert "matrix.calico == '3.27' && 'policies/reference-v3.27' || 'policies/reference'" in run
+    assert "matrix.calico == '3.27' && 'policies-v3.27' || 'policies/reference'" in run
     assert "-o log_cli=true --log-cli-level=INFO" in run

@@ -17,7 +17,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.unit.cluster_fake_api import CniFakeApi
 
 from calico_conformance.cluster.deploy import (
     Deployment,
@@ -39,6 +38,7 @@ from calico_conformance.oracle.model import Labels, Namespace, Pod
 from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.reachability import ExpectedMatrix, Flow, ObservedMatrix
 from calico_conformance.tenancy.layout import Service, TenancyLayout, load_layout
+from tests.unit.cluster_fake_api import CniFakeApi
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = "r1"
@@ -67,7 +67,7 @@ def _marker_pod() -> Pod:
 
 def _allowed(policies: str, extra: Sequence[dict[str, Any]], layout: TenancyLayout) -> bool:
     control, marker = _control_pod(layout), _marker_pod()
-    resources = load_manifests([REPO / "policies" / policies])
+    resources = load_manifests([REPO / policies])
     if extra:
         resources = resources.merged(load_manifest_text("\n---\n".join(json.dumps(m) for m in extra), "run"))
     namespaces = [Namespace(ns, Labels.of({"kubernetes.io/metadata.name": ns})) for ns in (control.namespace, MARKER_NS)]
@@ -81,16 +81,16 @@ def test_with_a_control_tier_the_marker_drops_the_control_pod_and_lifting_it_let
     marker = render_marker(RUN, SPACE, 1, MARKER_NS, control_tier=True)
     assert validate_manifest(marker, calico_version="3.31") == []
     tier = control_tier_manifests(RUN)
-    assert _allowed("reference", tier, layout)  # absent: the control tier lets the control pod through
-    assert not _allowed("reference", [*tier, marker], layout)  # present: decided before that allow
+    assert _allowed("policies/reference", tier, layout)  # absent: the control tier lets the control pod through
+    assert not _allowed("policies/reference", [*tier, marker], layout)  # present: decided before that allow
 
 
 def test_without_tiers_the_marker_is_a_networkpolicy_in_the_marker_namespace(layout: TenancyLayout) -> None:
     marker = render_marker(RUN, SPACE, 1, MARKER_NS, control_tier=False)
     assert validate_manifest(marker, calico_version="3.27") == []
     assert marker["metadata"]["namespace"] == MARKER_NS
-    assert _allowed("reference-v3.27", [], layout)
-    assert not _allowed("reference-v3.27", [marker], layout)
+    assert _allowed("policies-v3.27", [], layout)
+    assert not _allowed("policies-v3.27", [marker], layout)
 
 
 class Scripted:

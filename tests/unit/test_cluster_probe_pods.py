@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.cluster_fake_api import ServedFakeApi
 
 from calico_conformance.cluster.deploy import provide_service_accounts
 from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
@@ -34,6 +33,7 @@ from calico_conformance.cluster.probe_pods import (
 from calico_conformance.cluster.stand_ins import stand_in_pods
 from calico_conformance.oracle.model import Labels
 from calico_conformance.tenancy.layout import Service, TenancyLayout, Workload, load_layout
+from tests.unit.cluster_fake_api import ServedFakeApi
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
-from tests.unit.cluster_fake_api import PINNED, CniFakeApi, ServedFakeApi
 
 from calico_conformance.cluster import audit as audits
 from calico_conformance.cluster.deploy import control_tier_manifests, start_probe_pods
@@ -30,6 +29,7 @@ from calico_conformance.cluster.served import is_served, resource_for_kind
 from calico_conformance.cluster.waits import Timeouts
 from calico_conformance.oracle.model import Labels
 from calico_conformance.tenancy.layout import Service, Workload
+from tests.unit.cluster_fake_api import PINNED, CniFakeApi, ServedFakeApi
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "calico_conformance"
 LIVE_CODE = [*sorted((SRC / "cluster").glob("*.py")), *sorted((SRC / "suite").glob("*.py")),
