@@ -22,7 +22,7 @@ from calico_conformance.cluster.deploy import (
     control_tier_manifests,
     control_workload,
     mtu_peer_key,
-    mtu_peer_workload,
+    mtu_peer_workloads,
     read_policy_manifests,
     source_control_service,
     worker_nodes,
@@ -273,14 +273,41 @@ def test_a_deployment_keeps_its_source_control_across_workers() -> None:
     assert Deployment({}, None).source_control_probe() is None
 
 
-def test_the_mtu_peer_stands_beside_the_control_pod_on_another_node(layout: TenancyLayout) -> None:
-    # Issue 9, item 6: the MTU is measured between these two, in the run's own namespace, which the
-    # reference policy sets (tiered and tierless) do not select: no control tier is needed for it.
+@pytest.mark.parametrize("nodes", [["w1", "w2"], ["w1", "w2", "w3"]], ids=["two workers", "three workers"])
+def test_every_node_sends_the_mtu_check_from_the_runs_own_namespace(layout: TenancyLayout, nodes: list[str]) -> None:
+    # Issue 9, item 6 (and the stand-in's finding 7): the MTU is measured in the run's own namespace, and
+    # from every node, so a node whose tunnel MTU is too small is seen whichever node it is.
+    from calico_conformance.cluster.live import mtu_routes
+    from calico_conformance.probe.runner import ProbeEndpoint
+
     canary = layout.canary_services
-    workloads = [*layout.all_workloads, control_workload(RUN, canary), mtu_peer_workload(RUN, canary)]
-    pods = {pod.workload: pod for pod in plan_probe_pods(workloads, ["w1", "w2"])}
-    assert pods[control_key(RUN)].node != pods[mtu_peer_key(RUN)].node
-    assert pods[mtu_peer_key(RUN)].namespace == control_namespace(RUN)
+    peers = mtu_peer_workloads(RUN, canary, len(nodes))
+    pods = {pod.workload: pod for pod in plan_probe_pods([*layout.all_workloads, control_workload(RUN, canary), *peers], nodes)}
+    assert {pods[control_key(RUN)].node, *(pods[peer.key].node for peer in peers)} == set(nodes)
+    assert all(pods[peer.key].namespace == control_namespace(RUN) for peer in peers)
+    endpoints = {key: ProbeEndpoint(key, f"10.244.9.{n}", pods[key].node)
+                 for n, key in enumerate([control_key(RUN), *(peer.key for peer in peers)])}  # fmt: skip
+    deployment = Deployment(endpoints, None, source_control=control_key(RUN), mtu_peers=tuple(p.key for p in peers))
+    routes = mtu_routes(deployment)
+    assert sorted(source.node for source, _ in routes) == sorted(nodes)  # every node sends once
+    assert all(source.node != destination.node for source, destination in routes)
+    assert peers[0].key == mtu_peer_key(RUN, 0)
+
+
+def test_the_worst_route_decides_the_clusters_mtu() -> None:
+    from calico_conformance.cluster.live import worst_route
+    from calico_conformance.targets.base import MtuObservation
+
+    good = MtuObservation(1450, 1500, 1422, "a on w1 -> b on w2", 1000, True, "allowed")
+    small = MtuObservation(1450, 1500, 1372, "b on w2 -> a on w1", 1000, False, "dropped: stalled")
+    worst = worst_route([good, small])
+    assert (worst.largest_df_payload, worst.bulk_ok) == (1372, False)
+    assert worst.bulk_detail == "dropped: stalled (b on w2 -> a on w1)"
+    assert "a on w1 -> b on w2" in worst.detail
+
+
+def test_the_mtu_peers_namespace_is_one_no_reference_policy_selects(layout: TenancyLayout) -> None:
+    canary = layout.canary_services
     pool = IPv4Network("10.244.0.0/16")
     control = Pod("control", control_namespace(RUN), pool[250], labels=Labels.of({"app": "control"}))
     peer = Pod("mtu-peer", control_namespace(RUN), pool[251], labels=Labels.of({"app": "mtu-peer"}))
@@ -289,5 +316,6 @@ def test_the_mtu_peer_stands_beside_the_control_pod_on_another_node(layout: Tena
     for policies in (REPO / "policies" / "reference", REPO / "policies-v3.27"):  # neither selects it
         oracle = Oracle(namespaces=namespaces, pods=[control, peer], resources=load_manifests([policies]))
         for service in canary:
-            flow = Flow(control.key, peer.key, service.port, service.protocol)
-            assert oracle.verdict_for(flow).allowed, (policies, str(oracle.verdict_for(flow)))
+            for source, destination in ((control, peer), (peer, control)):  # both directions send
+                flow = Flow(source.key, destination.key, service.port, service.protocol)
+                assert oracle.verdict_for(flow).allowed, (policies, str(oracle.verdict_for(flow)))

@@ -46,7 +46,7 @@ from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.tenancy.layout import Service, Workload
 
 CONTROL_WORKLOAD = "control"
-MTU_PEER_WORKLOAD = "mtu-peer"  # the control pod's partner for the MTU check, in the same policy-free namespace
+MTU_PEER_WORKLOAD = "mtu-peer"  # the control pod's partners for the MTU check, in the same policy-free namespace
 CONTROL_ROLE = "control"
 CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
 CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
@@ -94,22 +94,26 @@ def control_tier_manifests(run_id: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def mtu_peer_key(run_id: str) -> str:
-    return f"{control_namespace(run_id)}/{MTU_PEER_WORKLOAD}"
+def mtu_peer_key(run_id: str, index: int = 0) -> str:
+    return f"{control_namespace(run_id)}/{MTU_PEER_WORKLOAD}-{index}"
 
 
-def mtu_peer_workload(run_id: str, canary: Sequence[Service]) -> Workload:
-    """A plain probe pod beside the control pod (planned right after it, so on another node when there is
-    one): the MTU is measured between the two, in the run's own namespace that no policy of the run
-    selects, so it needs no tier and says nothing about policy (Calico 3.27 included)."""
+def mtu_peer_workloads(run_id: str, canary: Sequence[Service], nodes: int) -> list[Workload]:
+    """Plain probe pods beside the control pod, planned right after it so that, with it, they stand on
+    every node: the MTU is measured from each of them to one on another node (every node's tunnel
+    sends), in the run's own namespace that no policy of the run selects, so it needs no tier and says
+    nothing about policy (Calico 3.27 included)."""
     from calico_conformance.oracle.model import Labels
 
-    return Workload(
-        namespace=control_namespace(run_id),
-        name=MTU_PEER_WORKLOAD,
-        labels=Labels.of({"app": MTU_PEER_WORKLOAD}),
-        ports=tuple(canary),
-    )
+    return [
+        Workload(
+            namespace=control_namespace(run_id),
+            name=f"{MTU_PEER_WORKLOAD}-{index}",
+            labels=Labels.of({"app": MTU_PEER_WORKLOAD}),
+            ports=tuple(canary),
+        )
+        for index in range(max(1, nodes - 1))
+    ]
 
 
 def source_control_service(canary: Sequence[Service]) -> tuple[int, str]:
@@ -140,7 +144,7 @@ class Deployment:
     stand_ins: StandIns = field(default_factory=StandIns)  # rogue DNS and outside echo (stand_ins.py)
     source_control: str | None = None  # workload key every source must reach each round (the control pod)
     source_control_service: tuple[int, str] | None = None  # (port, protocol) it listens on
-    mtu_peer: str | None = None  # workload key of the control pod's MTU partner (mtu_peer_workload)
+    mtu_peers: tuple[str, ...] = ()  # workload keys of the control pod's MTU partners (mtu_peer_workloads)
 
     @property
     def all_endpoints(self) -> dict[str, ProbeEndpoint]:
@@ -156,7 +160,7 @@ class Deployment:
             "stand_ins": self.stand_ins.to_state(),
             "source_control": self.source_control,
             "source_control_service": list(self.source_control_service or ()) or None,
-            "mtu_peer": self.mtu_peer,
+            "mtu_peers": list(self.mtu_peers),
         }
 
     @classmethod
@@ -174,7 +178,7 @@ class Deployment:
             (int(state["source_control_service"][0]), str(state["source_control_service"][1]))
             if state.get("source_control_service")
             else None,
-            state.get("mtu_peer"),
+            tuple(state.get("mtu_peers", ())),
         )
 
     def source_control_probe(self) -> tuple[str, int | None, str] | None:

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +44,7 @@ from calico_conformance.config import RunConfig
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
-from calico_conformance.probe.runner import run_matrix
+from calico_conformance.probe.runner import ProbeEndpoint, run_matrix
 from calico_conformance.reachability import (
     Expectation,
     ExpectedMatrix,
@@ -214,32 +214,35 @@ class LiveTarget:
         return ScratchSpace(self, self.cluster(cluster), renames, namespace_labels, workloads)
 
     def observe_mtu(self, cluster: str) -> MtuObservation:
-        """eth0 MTU of a probe pod, and the largest DF datagram and a bulk TCP transfer the control pod
-        gets across nodes (`mtu_checks`); measured once per cluster, as the MTU tests share it."""
+        """eth0 MTU of the probe pods, and the largest DF datagram and a bulk TCP transfer each node gets
+        across to another (`mtu_checks`), judged by the worst route; measured once per cluster, as the
+        MTU tests share it. The pods are the control pod and its MTU peers, one on every node, in the run's
+        own namespace that no policy of the run selects: no tier needed (Calico 3.27 too), and nothing
+        the policies under test do can shape it. Every node sends, so a node whose tunnel MTU is too
+        small for the pods is seen whichever it is."""
         if cluster in self._mtu:
             return self._mtu[cluster]
         live = self.cluster(cluster)
-        deployment = live.deployment
-        # Between the control pod and its MTU peer, both in the run's own namespace that no policy of the run
-        # selects: no tier needed (Calico 3.27 too), and nothing the policies under test do can shape it.
-        control, peer = deployment.source_control, deployment.mtu_peer
-        if control is None or peer is None or {control, peer} - set(deployment.endpoints):
-            raise RuntimeError(f"{cluster}: this deployment has no control pod and MTU peer to measure between")
-        source, destination = deployment.endpoints[control], deployment.endpoints[peer]
+        routes = mtu_routes(live.deployment)
         udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
         tcp = [s.port for s in self.layout.canary_services if s.protocol == "TCP"]
-        if not udp or not tcp or source.node == destination.node:
+        if not udp or not tcp or not routes:
             raise RuntimeError(
-                f"{cluster}: the MTU check needs a UDP and a TCP canary port and the MTU peer on another node "
-                f"than the control pod (both on {source.node})"
+                f"{cluster}: the MTU check needs a UDP and a TCP canary port and the control pod and an MTU "
+                "peer on two nodes"
             )
-        jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
-        results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
-        route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
-        try:
-            observed = mtu_observation(results, network_mtu=self.facts(cluster).network_mtu, route=route)
-        except RuntimeError as failed:
-            raise RuntimeError(f"{cluster}: {failed}") from None
+        observations = []
+        for source, destination in routes:
+            jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
+            results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
+            route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
+            try:
+                observations.append(
+                    mtu_observation(results, network_mtu=self.facts(cluster).network_mtu, route=route)
+                )
+            except RuntimeError as failed:
+                raise RuntimeError(f"{cluster}: {failed}") from None
+        observed = worst_route(observations)
         self._mtu[cluster] = observed
         return observed
 
@@ -383,6 +386,38 @@ class LiveTarget:
 
 
 # --- helpers of both targets --------------------------------------------------------------------------
+
+
+def mtu_routes(deployment: Deployment) -> list[tuple[ProbeEndpoint, ProbeEndpoint]]:
+    """(sender, receiver) for the MTU check: one pod per node among the control pod and its MTU peers, in
+    a ring by node name, so every node sends once to another node. Empty with fewer than two nodes."""
+    candidates = [deployment.source_control, *deployment.mtu_peers]
+    by_node: dict[str, ProbeEndpoint] = {}
+    for key in candidates:
+        endpoint = deployment.endpoints.get(key) if key is not None else None
+        if endpoint is not None and endpoint.node is not None:
+            by_node.setdefault(endpoint.node, endpoint)
+    pods = [by_node[node] for node in sorted(by_node)]
+    if len(pods) < 2:
+        return []
+    return [(pods[i], pods[(i + 1) % len(pods)]) for i in range(len(pods))]
+
+
+def worst_route(observations: Sequence[MtuObservation]) -> MtuObservation:
+    """One observation for the cluster: the smallest pod MTU and DF payload any route showed, and the bulk
+    transfer failed if any route's did (could not run if one could not and none failed)."""
+    worst = min(observations, key=lambda o: (o.largest_df_payload, o.pod_mtu))
+    bulk = [o.bulk_ok for o in observations]
+    failed = next((o for o in observations if o.bulk_ok is False), None)
+    unknown = next((o for o in observations if o.bulk_ok is None), None)
+    judged = failed or unknown or worst
+    return replace(
+        worst,
+        pod_mtu=min(o.pod_mtu for o in observations),
+        detail="; ".join(o.detail for o in observations),
+        bulk_ok=False if False in bulk else None if None in bulk else True,
+        bulk_detail=f"{judged.bulk_detail} ({judged.detail.split(';')[0]})",
+    )
 
 
 def _scenario_workload(pod: Pod, accounts: Iterable[ServiceAccount]) -> Workload:

@@ -38,8 +38,7 @@ from calico_conformance.cluster.deploy import (
     control_tier_manifests,
     control_workload,
     delete_probe_pods,
-    mtu_peer_key,
-    mtu_peer_workload,
+    mtu_peer_workloads,
     policy_schema_problems,
     read_policy_manifests,
     source_control_service,
@@ -169,8 +168,9 @@ class KindTarget(LiveTarget):
         configmaps = [render_agent_configmap(ns, self.agent_source, run_id) for ns in used]
         self._apply(live.access, configmaps)
         canary = self.layout.canary_services
-        workloads = [*self.layout.all_workloads, control_workload(run_id, canary), mtu_peer_workload(run_id, canary)]
         nodes = worker_nodes(live.kube.nodes())
+        peers = mtu_peer_workloads(run_id, canary, len(nodes))
+        workloads = [*self.layout.all_workloads, control_workload(run_id, canary), *peers]
         pods = plan_probe_pods(
             workloads, nodes, canary=probe_canary(self.layout), roles={control_key(run_id): CONTROL_ROLE}
         )
@@ -188,7 +188,7 @@ class KindTarget(LiveTarget):
         )
         found = stand_ins_from(stand_ins, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
-        checks = (control_key(run_id), source_control_service(self.layout.canary_services), mtu_peer_key(run_id))
+        checks = (control_key(run_id), source_control_service(canary), tuple(peer.key for peer in peers))
         if has_tiers:
             return Deployment(endpoints, control_key(run_id), {}, "", found, *checks)
         return Deployment(
@@ -198,7 +198,7 @@ class KindTarget(LiveTarget):
             stand_ins=found,
             source_control=checks[0],
             source_control_service=checks[1],
-            mtu_peer=checks[2],
+            mtu_peers=checks[2],
         )
 
     def _kind_facts(self, spec: ClusterSpec, live: LiveCluster, state: Mapping[str, Any]) -> ClusterFacts:
@@ -267,10 +267,10 @@ class KubeconfigTarget(LiveTarget):
                 workloads.extend(namespace.workloads)
         record(live.kube.create(render_namespace(control_namespace(run_id), {}, run_id)))
         control = control_workload(run_id, self.layout.canary_services)
-        peer = mtu_peer_workload(run_id, self.layout.canary_services)
         nodes = worker_nodes(live.kube.nodes())
+        peers = mtu_peer_workloads(run_id, self.layout.canary_services, len(nodes))
         pods = plan_probe_pods(
-            [*workloads, control, peer],
+            [*workloads, control, *peers],
             nodes,
             canary=probe_canary(self.layout),
             pod_name_prefix=f"cc-{run_id}-",
@@ -295,7 +295,11 @@ class KubeconfigTarget(LiveTarget):
         )
         found = stand_ins_from(extra, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
-        checks = (control_key(run_id), source_control_service(self.layout.canary_services), mtu_peer_key(run_id))
+        checks = (
+            control_key(run_id),
+            source_control_service(self.layout.canary_services),
+            tuple(peer.key for peer in peers),
+        )
         if self.run.allow_cluster_scoped and self.release.minor >= TIERS_SINCE:
             for manifest in control_tier_manifests(run_id):
                 record(live.kube.create(manifest))
