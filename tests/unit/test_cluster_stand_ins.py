@@ -119,13 +119,26 @@ def test_without_outside_echo_only_the_rogue_dns_pod_is_planned(layout: TenancyL
     assert list(_render(layout, outside_echo=False)) == [ROGUE]
 
 
-def test_every_probe_pod_also_serves_the_dns_ports(layout: TenancyLayout) -> None:
+def test_every_probe_pod_serves_every_port_a_layout_matrix_probes_unnamed(layout: TenancyLayout) -> None:
+    # policies/tenancy.yaml: the canary (9999 TCP/UDP), the DNS ports, and every workload's ports, here
+    # without their names (the stand-in API server's finding 9: ledger was probed on 8080 and refused).
     assert set(probe_canary(layout)) == {
-        Service(9999, "TCP"),
-        Service(9999, "UDP"),
-        Service(53, "UDP"),
-        Service(53, "TCP"),
-    }
+        Service(9999, "TCP"), Service(9999, "UDP"), Service(53, "UDP"), Service(53, "TCP"),
+        Service(8080, "TCP"), Service(8443, "TCP"), Service(7777, "UDP"), Service(5044, "TCP"),
+        Service(9200, "TCP"), Service(9153, "TCP"),
+    }  # fmt: skip
+
+
+def test_a_probe_pod_keeps_its_own_port_names_and_serves_each_port_once(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.probe_pods import plan_probe_pods
+
+    ledger = next(w for w in layout.all_workloads if w.key == "royal-bank/ledger")
+    (pod,) = plan_probe_pods([ledger], NODES, canary=probe_canary(layout))
+    by_port = {(s.port, s.protocol): s.name for s in pod.services}
+    assert len(by_port) == len(pod.services)
+    assert by_port[(8443, "TCP")] == "https"  # its own name, not lost to the unnamed canary entry
+    assert by_port[(8080, "TCP")] in (None, "")  # the sentinels' port, unnamed
+    assert by_port[(5044, "TCP")] in (None, "")  # never "beats": no named-port rule selects ledger
 
 
 # --- sending flows to the stand-ins ---------------------------------------------------------------------

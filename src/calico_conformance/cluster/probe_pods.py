@@ -106,7 +106,11 @@ def plan_probe_pods(
         offset = ordinal.setdefault(workload.namespace, len(ordinal))
         index = offset + position.get(workload.namespace, 0)
         position[workload.namespace] = position.get(workload.namespace, 0) + 1
-        services = tuple(dict.fromkeys([*workload.ports, *canary]))
+        # One listener per port and protocol; the workload's own (named) entry wins over the canary's.
+        by_port: dict[tuple[int | None, str], Service] = {}
+        for service in (*workload.ports, *canary):
+            by_port.setdefault((service.port, service.protocol), service)
+        services = tuple(by_port.values())
         pods.append(
             ProbePod(
                 workload=workload.key,

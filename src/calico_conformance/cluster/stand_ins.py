@@ -107,9 +107,14 @@ class StandIns:
 
 
 def probe_canary(layout: TenancyLayout) -> tuple[Service, ...]:
-    """What every probe pod serves beside its workload's ports: the canary ports and the DNS ports, so a
-    flow to any pod on 53 ("another DNS server") reaches a listener and only policy can stop it."""
-    return tuple(dict.fromkeys([*layout.canary_services, *layout.dns.services]))
+    """What every probe pod serves beside its workload's ports: the canary ports, the DNS ports, and every
+    port any layout workload declares, unnamed. A layout matrix probes every pod of two namespaces on a
+    port (`test_royal_bank_isolation[...-tcp-8080]` sends to ledger on the sentinels' 8080): a pod without a
+    listener there refuses the control's positive probe, and the deny could never be proven (the stand-in
+    API server's finding 9). Unnamed, so no named-port rule selects a pod by another workload's port name.
+    """
+    declared = [Service(s.port, s.protocol) for workload in layout.all_workloads for s in workload.ports]
+    return tuple(dict.fromkeys([*layout.canary_services, *layout.dns.services, *declared]))
 
 
 def outside_services(layout: TenancyLayout) -> tuple[Service, ...]:
