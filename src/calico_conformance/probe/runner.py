@@ -12,7 +12,9 @@ applied, then the round is recorded. Rounds repeat, no closer than `round_interv
 matrix is not converged and `converge_timeout_s` has not passed.
 
 Control jobs: a service (destination, port, protocol) that no flow of the matrix is expected to reach
-gets one control job per round from `control_source`, a workload allowed to reach it (on a cluster: a
+gets one control job per round from `control_source` (and so does every other service, where the
+control source can send: when the only flow expected to reach a service is itself dropped, the control's
+answer makes that drop a proven block, a cluster defect, instead of "server not answering"), a workload allowed to reach it (on a cluster: a
 probe pod exempt from the policies under test; in the netns lab: a pod no rule drops). Without a
 control source such a matrix is refused up front with ValueError: none of its denies could be believed.
 
@@ -183,6 +185,11 @@ def plan_round(
         raise ValueError(
             f"no flow is expected to reach {listed}: give a control_source allowed to reach them"
         )
+    if control_source is not None:  # vouch for the reached services too (see the module docstring)
+        planned.extend(_extra_controls(endpoints, sorted(reached, key=str), control_source, timeout_s))
+    elif self_control and source_control is not None:
+        vouched = sorted((s for s in reached if s[0] in endpoints and endpoints[s[0]].handle), key=str)
+        planned.extend(_self_controls(endpoints, vouched, source_control, timeout_s))
     for service in uncontrolled:
         assert control_source is not None
         destination, port, protocol = service
@@ -206,6 +213,24 @@ def plan_round(
                                   probe.expected_server, probe.same_node, probe.sender,
                                   probe.expected_peer, probe.self_check))  # fmt: skip
     return RoundPlan({handle: tuple(batch) for handle, batch in batches.items()})
+
+
+def _extra_controls(
+    endpoints: Mapping[str, ProbeEndpoint], services: Sequence[Service], control_source: str, timeout_s: float
+) -> list[tuple[str, PlannedProbe]]:
+    """Control jobs for services some flow is expected to reach, wherever the control source can send."""
+    if control_source not in endpoints:
+        return []
+    planned = []
+    for service in services:
+        destination, port, protocol = service
+        if destination == control_source:
+            continue
+        control = Flow(control_source, destination, port, protocol)
+        ip, server = _destination(control, endpoints)
+        probe = PlannedProbe({}, None, service, server, _same_node(control_source, destination, endpoints))
+        planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s, endpoints)))
+    return planned
 
 
 def _self_controls(
