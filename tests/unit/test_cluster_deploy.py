@@ -21,7 +21,10 @@ from calico_conformance.cluster.deploy import (
     control_namespace,
     control_tier_manifests,
     control_workload,
+    mtu_peer_key,
+    mtu_peer_workloads,
     read_policy_manifests,
+    source_control_service,
     worker_nodes,
 )
 from calico_conformance.cluster.finish import journal_inventories
@@ -248,3 +251,71 @@ def test_schema_problems_name_the_document(tmp_path: Path) -> None:
     assert policy_schema_problems(tmp_path, "3.31") == [
         f"{tmp_path}: NetworkPolicy p: spec.ingress[0]: 'action' is a required property"
     ]
+
+
+def test_every_layout_workload_reaches_the_control_pod_through_the_control_tier(layout: TenancyLayout) -> None:
+    # The source control (issue 9, item 3): kube-dns, whose every pod-to-pod flow the reference policies
+    # deny, still reaches the control pod, so a round in which it cannot is a source that cannot send.
+    before, after, pods = oracles(layout)
+    port, protocol = source_control_service(layout.canary_services)
+    unreachable_before = 0
+    for source in pods:
+        flow = Flow(source.key, control_key(RUN), port, protocol)
+        assert after.verdict_for(flow).allowed, str(after.verdict_for(flow))
+        unreachable_before += not before.verdict_for(flow).allowed
+    assert unreachable_before > 0  # the reference policies' egress denies would block it otherwise
+
+
+def test_a_deployment_keeps_its_source_control_across_workers() -> None:
+    deployment = Deployment({}, None, source_control="cc-r1-control/control", source_control_service=(9999, "TCP"))
+    restored = Deployment.from_state(json.loads(json.dumps(deployment.to_state())))
+    assert restored.source_control_probe() == ("cc-r1-control/control", 9999, "TCP")
+    assert Deployment({}, None).source_control_probe() is None
+
+
+@pytest.mark.parametrize("nodes", [["w1", "w2"], ["w1", "w2", "w3"]], ids=["two workers", "three workers"])
+def test_every_node_sends_the_mtu_check_from_the_runs_own_namespace(layout: TenancyLayout, nodes: list[str]) -> None:
+    # Issue 9, item 6 (and the stand-in's finding 7): the MTU is measured in the run's own namespace, and
+    # from every node, so a node whose tunnel MTU is too small is seen whichever node it is.
+    from calico_conformance.cluster.live import mtu_routes
+    from calico_conformance.probe.runner import ProbeEndpoint
+
+    canary = layout.canary_services
+    peers = mtu_peer_workloads(RUN, canary, len(nodes))
+    pods = {pod.workload: pod for pod in plan_probe_pods([*layout.all_workloads, control_workload(RUN, canary), *peers], nodes)}
+    assert {pods[control_key(RUN)].node, *(pods[peer.key].node for peer in peers)} == set(nodes)
+    assert all(pods[peer.key].namespace == control_namespace(RUN) for peer in peers)
+    endpoints = {key: ProbeEndpoint(key, f"10.244.9.{n}", pods[key].node)
+                 for n, key in enumerate([control_key(RUN), *(peer.key for peer in peers)])}  # fmt: skip
+    deployment = Deployment(endpoints, None, source_control=control_key(RUN), mtu_peers=tuple(p.key for p in peers))
+    routes = mtu_routes(deployment)
+    assert sorted(source.node for source, _ in routes) == sorted(nodes)  # every node sends once
+    assert all(source.node != destination.node for source, destination in routes)
+    assert peers[0].key == mtu_peer_key(RUN, 0)
+
+
+def test_the_worst_route_decides_the_clusters_mtu() -> None:
+    from calico_conformance.cluster.live import worst_route
+    from calico_conformance.targets.base import MtuObservation
+
+    good = MtuObservation(1450, 1500, 1422, "a on w1 -> b on w2", 1000, True, "allowed")
+    small = MtuObservation(1450, 1500, 1372, "b on w2 -> a on w1", 1000, False, "dropped: stalled")
+    worst = worst_route([good, small])
+    assert (worst.largest_df_payload, worst.bulk_ok) == (1372, False)
+    assert worst.bulk_detail == "dropped: stalled (b on w2 -> a on w1)"
+    assert "a on w1 -> b on w2" in worst.detail
+
+
+def test_the_mtu_peers_namespace_is_one_no_reference_policy_selects(layout: TenancyLayout) -> None:
+    canary = layout.canary_services
+    pool = IPv4Network("10.244.0.0/16")
+    control = Pod("control", control_namespace(RUN), pool[250], labels=Labels.of({"app": "control"}))
+    peer = Pod("mtu-peer", control_namespace(RUN), pool[251], labels=Labels.of({"app": "mtu-peer"}))
+    namespaces = [*layout_namespaces(layout),
+                  Namespace(control_namespace(RUN), Labels.of({"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
+    for policies in (REPO / "policies" / "reference", REPO / "policies-v3.27"):  # neither selects it
+        oracle = Oracle(namespaces=namespaces, pods=[control, peer], resources=load_manifests([policies]))
+        for service in canary:
+            for source, destination in ((control, peer), (peer, control)):  # both directions send
+                flow = Flow(source.key, destination.key, service.port, service.protocol)
+                assert oracle.verdict_for(flow).allowed, (policies, str(oracle.verdict_for(flow)))

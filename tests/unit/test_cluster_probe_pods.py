@@ -8,7 +8,9 @@ readiness gates; it is not observed here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from calico_conformance.cluster.probe_pods import (
     AGENT_FILE,
     NEVER_READY_GATE,
     RUN_LABEL,
+    ProbePod,
     agent_configmap_name,
     plan_probe_pods,
     render_agent_configmap,
@@ -30,6 +33,7 @@ from calico_conformance.cluster.probe_pods import (
 from calico_conformance.cluster.stand_ins import stand_in_pods
 from calico_conformance.oracle.model import Labels
 from calico_conformance.tenancy.layout import Service, TenancyLayout, Workload, load_layout
+from tests.unit.cluster_fake_api import ServedFakeApi
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT = (REPO / "src" / "calico_conformance" / "probe" / "agent.py").read_text()
@@ -104,7 +108,24 @@ def test_the_agent_comes_from_the_configmap_named_by_its_content(layout: Tenancy
         {"name": "agent", "configMap": {"name": configmap["metadata"]["name"]}}
     ]
     assert configmap["data"] == {AGENT_FILE: AGENT}
-    assert agent_configmap_name(AGENT) != agent_configmap_name(AGENT + "# changed\n")
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT + "# changed\n", "r1")
+
+
+def test_two_runs_never_share_an_agent_configmap() -> None:
+    # Two concurrent kubeconfig runs probing the same existing namespace would otherwise write, and delete,
+    # one ConfigMap between them (issue 9, item 10).
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT, "r2")
+    assert agent_configmap_name(AGENT, "r1").startswith("cc-r1-agent-")
+    assert render_agent_configmap("x", AGENT, "r2")["metadata"]["name"] == agent_configmap_name(AGENT, "r2")
+
+
+def test_probe_pods_ask_for_net_raw_and_pass_the_pod_schema(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.schemas import validate_manifest
+
+    for spec in rendered(layout):
+        (container,) = spec["spec"]["containers"]
+        assert container["securityContext"] == {"capabilities": {"add": ["NET_RAW"]}}
+        assert validate_manifest(spec) == []
 
 
 def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layout: TenancyLayout) -> None:
@@ -114,7 +135,35 @@ def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layo
     same, cross = same_node_pairs(pods)
     assert same > 0
     assert cross > 0
-    assert [pod.node for pod in pods[:4]] == [NODES[0], NODES[1], NODES[0], NODES[1]]
+    assert [pod.node for pod in pods[:4]] == [NODES[0], NODES[1], NODES[1], NODES[0]]  # each namespace shifts
+
+
+def _flow_kind(layout: TenancyLayout, source: ProbePod, destination: ProbePod) -> tuple[str, str, str]:
+    """(source, destination, relation): sentinel / workload / outsider, and same or other namespace."""
+
+    def category(pod: ProbePod) -> str:
+        namespace, name = pod.workload.split("/")
+        if layout.outsider is not None and namespace == layout.outsider.name:
+            return "outsider"
+        sentinel = layout.all_namespaces[0].workloads[0].name  # the layout puts the sentinel first
+        return "sentinel" if name == sentinel else "workload"
+
+    same = source.workload.split("/")[0] == destination.workload.split("/")[0]
+    return category(source), category(destination), "same namespace" if same else "other namespace"
+
+
+def test_every_kind_of_layout_flow_has_a_cross_node_instance(layout: TenancyLayout) -> None:
+    # Issue 9, item 9: with the sentinel first in every namespace, a plain round-robin put every
+    # sentinel on the first worker: sentinel <-> sentinel and outsider -> sentinel never crossed nodes.
+    pods = plan_probe_pods(layout.all_workloads, NODES, canary=layout.canary_services)
+    kinds: dict[tuple[str, str, str], set[bool]] = {}
+    for source in pods:
+        for destination in pods:
+            if source is not destination:
+                kinds.setdefault(_flow_kind(layout, source, destination), set()).add(source.node != destination.node)
+    assert ("sentinel", "sentinel", "other namespace") in kinds
+    assert ("outsider", "sentinel", "other namespace") in kinds
+    assert sorted(kind for kind, crossing in kinds.items() if True not in crossing) == []
 
 
 def test_one_node_gives_only_same_node_pairs_and_no_node_is_an_error(layout: TenancyLayout) -> None:
@@ -194,20 +243,19 @@ def test_a_stranger_probe_runs_as_its_account_and_the_rest_as_default(layout: Te
     assert account["metadata"]["labels"][RUN_LABEL] == "r1"  # the cleanup and the leak check see it
 
 
-class AccountApi:
-    """Only `get_named` and `create` of ServiceAccounts: enough for the provisioning decision."""
+class AccountApi(ServedFakeApi):
+    """ServiceAccounts only, behind the served-resources check: enough for the provisioning decision."""
 
     def __init__(self, existing: dict[tuple[str, str], dict[str, str]]) -> None:
-        self.accounts = {key: {"metadata": {"name": key[1], "namespace": key[0], "labels": labels}} for key, labels in existing.items()}
-        self.created: list[dict[str, object]] = []
+        super().__init__("v3.31.7")
+        for (namespace, name), labels in existing.items():
+            super().create({"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {"name": name, "namespace": namespace, "labels": labels}})  # fmt: skip
+        self.created: list[dict[str, Any]] = []
 
-    def get_named(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, object] | None:
-        assert (api_version, kind) == ("v1", "ServiceAccount")
-        return self.accounts.get((namespace or "", name))
-
-    def create(self, manifest: dict[str, object]) -> dict[str, object]:
-        self.created.append(manifest)
-        return manifest
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self.created.append(dict(manifest))
+        return super().create(manifest)
 
 
 def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -> None:
@@ -218,7 +266,7 @@ def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -
         ("customer-a", "batch"),
         ("kube-system", "coredns"),  # the layout's kube-dns runs as coredns
     ]
-    assert recorded == api.created
+    assert [m["metadata"]["name"] for m in recorded] == [m["metadata"]["name"] for m in api.created]
 
 
 def test_an_existing_account_with_the_labels_is_used_and_one_without_is_refused(layout: TenancyLayout) -> None:

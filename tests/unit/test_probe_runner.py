@@ -14,7 +14,7 @@ import pytest
 from calico_conformance.probe.executor import ExecutorError
 from calico_conformance.probe.netns_executor import NetnsExecutor
 from calico_conformance.probe.runner import ProbeEndpoint, RoundRecord, plan_round, run_matrix
-from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, MismatchKind, ProbeVerdict
 
 ENDPOINTS = {
     "x/a": ProbeEndpoint("ns-a", "10.244.1.10", "node1"),
@@ -85,9 +85,24 @@ def test_service_nobody_may_reach_gets_a_control_job() -> None:
     plan = plan_round(ENDPOINTS, only_denied, timeout_s=0.5, control_source="ops/control")
     [control] = plan.batches["ns-control"]
     assert (control.flow, control.service, control.job["ip"]) == (None, ("y/c", 80, "TCP"), "10.244.2.10")
-    assert (
-        "ns-control" not in plan_round(ENDPOINTS, MATRIX, timeout_s=0.5, control_source="ops/control").batches
-    )
+    # A service some flow is expected to reach gets one too (the stand-in API server's finding 8).
+    [reached] = plan_round(ENDPOINTS, MATRIX, timeout_s=0.5, control_source="ops/control").batches["ns-control"]
+    assert (reached.flow, reached.service) == (None, ("y/c", 80, "TCP"))
+
+
+def test_an_expected_allow_that_drops_while_the_control_gets_through_is_a_proven_block() -> None:
+    # The stand-in API server's finding 8: a cluster ignoring the only allow towards a service made that
+    # flow `error` ("server not answering") and the run "nothing proven wrong"; the control's answer in
+    # the same round makes the drop a cluster defect.
+    ignored = ExpectedMatrix({A_TO_C: Expectation(True)})
+    executor = ScriptedExecutor(lambda source, job, number: "dropped" if source == "ns-a" else "allowed")
+    result = _run(executor, ignored, control_source="ops/control", converge_timeout_s=0.3)
+    assert result.observed[A_TO_C].verdict is ProbeVerdict.DROPPED
+    (mismatch,) = result.comparison().mismatches
+    assert mismatch.kind is MismatchKind.BLOCKED
+    without = _run(ScriptedExecutor(lambda source, job, number: "dropped"), ignored, control_source="ops/control",
+                   converge_timeout_s=0.3)  # fmt: skip
+    assert without.observed[A_TO_C].verdict is ProbeVerdict.ERROR  # nobody got through: nothing proven
 
 
 @pytest.mark.parametrize(

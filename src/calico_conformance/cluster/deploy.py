@@ -12,6 +12,12 @@ reach, so a deny is only believed where the server provably answers. The tier's 
 from that pod only and Pass everything else, so no flow under test changes. It needs tiers (Calico
 3.29+) and is cluster-scoped (on shared clusters: `--allow-cluster-scoped`); without it such flows
 are `error`, never a deny.
+
+The same pod is every source's source control (`Deployment.source_control`, `probe.runner`): the tier
+also lets every pod reach it, so a source that cannot reach it in a round cannot send at all, and its
+denies of that round are `error`. Without tiers (Calico 3.27, or no `--allow-cluster-scoped`) the pod
+still stands in a namespace of the run's own that no policy of the run selects: sources whose egress
+the policies under test leave open reach it; the others' denies are `error`, never a pass.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from calico_conformance.cluster.probe_pods import (
     render_service_account,
     run_labels,
 )
-from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
+from calico_conformance.cluster.readiness import cni_annotations_cover, containers_ready
 from calico_conformance.cluster.stand_ins import STAND_IN_ROLES, StandIns
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
 from calico_conformance.oracle.loader_document import TIERS_SINCE
@@ -40,9 +46,9 @@ from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.tenancy.layout import Service, Workload
 
 CONTROL_WORKLOAD = "control"
+MTU_PEER_WORKLOAD = "mtu-peer"  # the control pod's partners for the MTU check, in the same policy-free namespace
 CONTROL_ROLE = "control"
 CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
-WEP_API = "projectcalico.org/v3"
 CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
 
 
@@ -75,7 +81,47 @@ def control_tier_manifests(run_id: str) -> list[dict[str, Any]]:
          "metadata": {"name": f"{tier}.control-may-send", "labels": labels},
          "spec": {"tier": tier, "order": 2, "selector": control, "types": ["Egress"],
                   "egress": [{"action": "Allow"}]}},
+        # The source control: every pod may reach the control pod, and it hears everyone. Ordered so
+        # that the all() policies' Pass comes after the control pod's own Allow in each direction.
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.control-hears-every-pod", "labels": labels},
+         "spec": {"tier": tier, "order": 0, "selector": control, "types": ["Ingress"],
+                  "ingress": [{"action": "Allow"}]}},
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.every-pod-reaches-control", "labels": labels},
+         "spec": {"tier": tier, "order": 3, "selector": "all()", "types": ["Egress"],
+                  "egress": [{"action": "Allow", "destination": {"selector": control}}, {"action": "Pass"}]}},
     ]  # fmt: skip
+
+
+def mtu_peer_key(run_id: str, index: int = 0) -> str:
+    return f"{control_namespace(run_id)}/{MTU_PEER_WORKLOAD}-{index}"
+
+
+def mtu_peer_workloads(run_id: str, canary: Sequence[Service], nodes: int) -> list[Workload]:
+    """Plain probe pods beside the control pod, planned right after it so that, with it, they stand on
+    every node: the MTU is measured from each of them to one on another node (every node's tunnel
+    sends), in the run's own namespace that no policy of the run selects, so it needs no tier and says
+    nothing about policy (Calico 3.27 included)."""
+    from calico_conformance.oracle.model import Labels
+
+    return [
+        Workload(
+            namespace=control_namespace(run_id),
+            name=f"{MTU_PEER_WORKLOAD}-{index}",
+            labels=Labels.of({"app": MTU_PEER_WORKLOAD}),
+            ports=tuple(canary),
+        )
+        for index in range(max(1, nodes - 1))
+    ]
+
+
+def source_control_service(canary: Sequence[Service]) -> tuple[int, str]:
+    """The control pod's canary service the source controls probe: TCP first (it proves a handshake)."""
+    ordered = sorted(canary, key=lambda service: service.protocol != "TCP")
+    if not ordered:
+        raise ValueError("the layout has no canary service for the control pod to listen on")
+    return ordered[0].port, ordered[0].protocol
 
 
 def control_workload(run_id: str, canary: Sequence[Service]) -> Workload:
@@ -96,6 +142,9 @@ class Deployment:
     unprobed: Mapping[str, str] = field(default_factory=dict)  # layout namespace -> why it has no probes
     no_control_reason: str = ""
     stand_ins: StandIns = field(default_factory=StandIns)  # rogue DNS and outside echo (stand_ins.py)
+    source_control: str | None = None  # workload key every source must reach each round (the control pod)
+    source_control_service: tuple[int, str] | None = None  # (port, protocol) it listens on
+    mtu_peers: tuple[str, ...] = ()  # workload keys of the control pod's MTU partners (mtu_peer_workloads)
 
     @property
     def all_endpoints(self) -> dict[str, ProbeEndpoint]:
@@ -109,6 +158,9 @@ class Deployment:
             "unprobed": dict(self.unprobed),
             "no_control_reason": self.no_control_reason,
             "stand_ins": self.stand_ins.to_state(),
+            "source_control": self.source_control,
+            "source_control_service": list(self.source_control_service or ()) or None,
+            "mtu_peers": list(self.mtu_peers),
         }
 
     @classmethod
@@ -122,7 +174,18 @@ class Deployment:
             dict(state.get("unprobed", {})),
             state.get("no_control_reason", ""),
             StandIns.from_state(state.get("stand_ins", {})),
+            state.get("source_control"),
+            (int(state["source_control_service"][0]), str(state["source_control_service"][1]))
+            if state.get("source_control_service")
+            else None,
+            tuple(state.get("mtu_peers", ())),
         )
+
+    def source_control_probe(self) -> tuple[str, int | None, str] | None:
+        """The runner's `source_control` service, or None when the deployment has no control pod."""
+        if self.source_control is None or self.source_control_service is None:
+            return None
+        return (self.source_control, *self.source_control_service)
 
 
 def read_policy_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -207,7 +270,11 @@ def start_probe_pods(
     create_configmaps: bool = True,
 ) -> dict[str, ProbeEndpoint]:
     """Create the agent ConfigMaps, the ServiceAccounts stranger probes run as and the probe pods, wait
-    for the agents and their WorkloadEndpoints.
+    for the agents and for Calico's CNI to have set every pod-network probe up (its pod annotations,
+    `readiness.cni_annotations_cover`). On Calico 3.31 the Installation sets
+    `linuxPolicySetupTimeoutSeconds` (`install.py`), so the CNI holds each container until felix has
+    programmed its policy; before that release the source-side control of `probe.runner` is what keeps an
+    unprogrammed interface's drops from counting as denies.
 
     Returns workload key -> runner endpoint. `record` sees every created object (the inventory).
     """
@@ -232,16 +299,11 @@ def start_probe_pods(
     )
     by_key = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in live_pods()}
     ips = {pod.key: str(by_key[pod.key]["status"]["podIP"]) for pod in pods}
-    # A hostNetwork pod (the outside echo) is no workload of Calico's: it never gets a WorkloadEndpoint.
+    # A hostNetwork pod (the outside echo) is no workload of Calico's: its CNI never sets it up.
     on_pod_network = {pod.key: ips[pod.key] for pod in pods if not pod.host_network}
-
-    def endpoints_programmed() -> Progress:
-        weps = [w for ns in namespaces for w in kube.list_objects(WEP_API, "WorkloadEndpoint", namespace=ns)]
-        return workload_endpoints_cover(on_pod_network, weps)
-
     wait_for(
-        "a WorkloadEndpoint for every probe pod",
-        endpoints_programmed,
+        "Calico's CNI annotations on every probe pod",
+        lambda: cni_annotations_cover(on_pod_network, live_pods()),
         timeout_s=timeouts.workload_endpoints_s,
         interval_s=timeouts.poll_interval_s,
         retry_on=TRANSIENT_ERRORS,

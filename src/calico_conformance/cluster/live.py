@@ -12,7 +12,7 @@ import ipaddress
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,17 +33,18 @@ from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
 from calico_conformance.cluster.stand_ins import probed_flows, stand_in_detail
+from calico_conformance.cluster.stand_ins import reproduce_command as stand_in_reproduce_command
 from calico_conformance.cluster.tools import (
     KUBECONFIG_TOOLS,
     MissingTools,
     require_tools,
 )
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, timed
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
-from calico_conformance.probe.runner import run_matrix
+from calico_conformance.probe.runner import ProbeEndpoint, run_matrix
 from calico_conformance.reachability import (
     Expectation,
     ExpectedMatrix,
@@ -118,7 +119,13 @@ class LiveTarget:
     def observe(self, cluster: str, expected: ExpectedMatrix) -> ObservedMatrix:
         """Observe a layout matrix: flows to other DNS servers and outside addresses go to the stand-ins."""
         live = self.cluster(cluster)
-        plan = probed_flows(expected, self.layout, live.deployment.stand_ins, live.deployment.endpoints)
+        plan = probed_flows(
+            expected,
+            self.layout,
+            live.deployment.stand_ins,
+            live.deployment.endpoints,
+            self._pod_networks(cluster),
+        )
         cells = {
             flow: Observation(ProbeVerdict.ERROR, f"{NOT_SUPPORTED_PREFIX}{why}")
             for flow, why in plan.unsupported.items()
@@ -142,9 +149,37 @@ class LiveTarget:
         matrix = ExpectedMatrix.from_function(flows, lambda _flow: Expectation(False))
         return dict(
             probed_flows(
-                matrix, self.layout, live.deployment.stand_ins, live.deployment.endpoints
+                matrix,
+                self.layout,
+                live.deployment.stand_ins,
+                live.deployment.endpoints,
+                self._pod_networks(cluster),
             ).unsupported
         )
+
+    def reproduce_command(self, cluster: str, flow: Flow) -> str:
+        """The shell command that reruns one layout flow's probe by hand, as it was probed (stand-ins)."""
+        live = self.cluster(cluster)
+        deployment = live.deployment
+        plan = probed_flows(
+            ExpectedMatrix({flow: Expectation(False)}),
+            self.layout,
+            deployment.stand_ins,
+            deployment.endpoints,
+            self._pod_networks(cluster),
+        )
+        return stand_in_reproduce_command(
+            flow,
+            plan,
+            deployment.all_endpoints,
+            access=live.access,
+            agent_path=live.executor.agent_path,
+            timeout_s=self.run.probe_timeout_s,
+        )
+
+    def _pod_networks(self, cluster: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The cluster's pod network as audited: an "outside" sender must not have an address in it."""
+        return (self.facts(cluster).pod_subnet,)
 
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix:
         """Apply a synthetic scenario in a scratch space, observe its probes, remove it again."""
@@ -161,7 +196,9 @@ class LiveTarget:
         expected = Oracle.from_scenario(scenario).expected_matrix(
             Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
         )
-        with self.scratch(cluster, renames, labels, workloads) as space:
+        with timed(f"{cluster}: scenario {scenario.source or 'scenario'}"), self.scratch(
+            cluster, renames, labels, workloads
+        ) as space:
             for manifest in scenario_manifests(scenario):
                 space.apply(manifest)
             return space.observe(expected, label=f"scenario-{scenario.source}")
@@ -177,36 +214,35 @@ class LiveTarget:
         return ScratchSpace(self, self.cluster(cluster), renames, namespace_labels, workloads)
 
     def observe_mtu(self, cluster: str) -> MtuObservation:
-        """eth0 MTU of a probe pod, and the largest DF datagram and a bulk TCP transfer the control pod
-        gets across nodes (`mtu_checks`); measured once per cluster, as the MTU tests share it."""
+        """eth0 MTU of the probe pods, and the largest DF datagram and a bulk TCP transfer each node gets
+        across to another (`mtu_checks`), judged by the worst route; measured once per cluster, as the
+        MTU tests share it. The pods are the control pod and its MTU peers, one on every node, in the run's
+        own namespace that no policy of the run selects: no tier needed (Calico 3.27 too), and nothing
+        the policies under test do can shape it. Every node sends, so a node whose tunnel MTU is too
+        small for the pods is seen whichever it is."""
         if cluster in self._mtu:
             return self._mtu[cluster]
         live = self.cluster(cluster)
-        deployment = live.deployment
-        if deployment.control is None:
-            raise RuntimeError(
-                f"{cluster}: no control pod to measure the MTU from: {deployment.no_control_reason}"
-            )
-        source = deployment.endpoints[deployment.control]
+        routes = mtu_routes(live.deployment)
         udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
         tcp = [s.port for s in self.layout.canary_services if s.protocol == "TCP"]
-        remote = [
-            e
-            for key, e in deployment.endpoints.items()
-            if e.node != source.node and key != deployment.control
-        ]
-        if not udp or not tcp or not remote:
+        if not udp or not tcp or not routes:
             raise RuntimeError(
-                f"{cluster}: the MTU check needs a UDP and a TCP canary port and a probe on another node"
+                f"{cluster}: the MTU check needs a UDP and a TCP canary port and the control pod and an MTU "
+                "peer on two nodes"
             )
-        destination = remote[0]
-        jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
-        results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
-        route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
-        try:
-            observed = mtu_observation(results, network_mtu=self.facts(cluster).network_mtu, route=route)
-        except RuntimeError as failed:
-            raise RuntimeError(f"{cluster}: {failed}") from None
+        observations = []
+        for source, destination in routes:
+            jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
+            results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
+            route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
+            try:
+                observations.append(
+                    mtu_observation(results, network_mtu=self.facts(cluster).network_mtu, route=route)
+                )
+            except RuntimeError as failed:
+                raise RuntimeError(f"{cluster}: {failed}") from None
+        observed = worst_route(observations)
         self._mtu[cluster] = observed
         return observed
 
@@ -232,7 +268,9 @@ class LiveTarget:
         self, name: str, kubeconfig: Path | None, context: str | None
     ) -> tuple[KubeAccess, KubeClient]:
         cache = self.state_dir / f"{name}-{os.getpid()}.discovery.json"
-        return KubeAccess(kubeconfig, context), KubeClient(kubeconfig, context, discovery_cache=cache)
+        return KubeAccess(kubeconfig, context), KubeClient(
+            kubeconfig, context, discovery_cache=cache, release=self.release.tag
+        )
 
     def _executor(self, kube: KubeClient) -> KubeExecutor:
         return KubeExecutor(stream_exec(kube.core))
@@ -275,6 +313,10 @@ class LiveTarget:
                     timeout_s=self.run.probe_timeout_s,
                     converge_timeout_s=self.run.converge_timeout_s,
                     control_source=deployment.control,
+                    source_control=deployment.source_control_probe(),
+                    # Without a control tier no pod may be exempted from the policies under test: a server
+                    # nobody may reach vouches for itself, with its pod proven on the network (probe.runner).
+                    self_control=deployment.control is None,
                 )
             except ValueError as refused:  # e.g. a service no flow may reach and no control source
                 reason = f"{refused}" + (
@@ -327,6 +369,7 @@ class LiveTarget:
             calico_nodes, summary = {}, f"{summary}\ncould not list calico-node pods: {error}"
         plan = diagnostics_plan(
             live.access,
+            release=self.release.tag,
             calico_node_pods=calico_nodes,
             nodes_involved=[e.node for e in involved if e.node] or list(calico_nodes),
             probe_pods=[tuple(e.handle.split("/", 1)) for e in involved],  # type: ignore[misc]
@@ -343,6 +386,38 @@ class LiveTarget:
 
 
 # --- helpers of both targets --------------------------------------------------------------------------
+
+
+def mtu_routes(deployment: Deployment) -> list[tuple[ProbeEndpoint, ProbeEndpoint]]:
+    """(sender, receiver) for the MTU check: one pod per node among the control pod and its MTU peers, in
+    a ring by node name, so every node sends once to another node. Empty with fewer than two nodes."""
+    candidates = [deployment.source_control, *deployment.mtu_peers]
+    by_node: dict[str, ProbeEndpoint] = {}
+    for key in candidates:
+        endpoint = deployment.endpoints.get(key) if key is not None else None
+        if endpoint is not None and endpoint.node is not None:
+            by_node.setdefault(endpoint.node, endpoint)
+    pods = [by_node[node] for node in sorted(by_node)]
+    if len(pods) < 2:
+        return []
+    return [(pods[i], pods[(i + 1) % len(pods)]) for i in range(len(pods))]
+
+
+def worst_route(observations: Sequence[MtuObservation]) -> MtuObservation:
+    """One observation for the cluster: the smallest pod MTU and DF payload any route showed, and the bulk
+    transfer failed if any route's did (could not run if one could not and none failed)."""
+    worst = min(observations, key=lambda o: (o.largest_df_payload, o.pod_mtu))
+    bulk = [o.bulk_ok for o in observations]
+    failed = next((o for o in observations if o.bulk_ok is False), None)
+    unknown = next((o for o in observations if o.bulk_ok is None), None)
+    judged = failed or unknown or worst
+    return replace(
+        worst,
+        pod_mtu=min(o.pod_mtu for o in observations),
+        detail="; ".join(o.detail for o in observations),
+        bulk_ok=False if False in bulk else None if None in bulk else True,
+        bulk_detail=f"{judged.bulk_detail} ({judged.detail.split(';')[0]})",
+    )
 
 
 def _scenario_workload(pod: Pod, accounts: Iterable[ServiceAccount]) -> Workload:
