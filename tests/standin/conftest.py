@@ -1,0 +1,38 @@
+"""Fixtures of the cluster stand-in tests: an API server on 127.0.0.1 (no root needed) and, as root,
+a whole stand-in cluster whose pods are network namespaces (`standin_cluster`).
+
+Every server and namespace is torn down in the fixture's finally, so nothing here outlives a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from standin_apiserver import StandinApi, StandinHttpServer, write_kubeconfig
+from standin_served import ServedApi
+from standin_store import ObjectStore
+
+CONTEXT = "standin"
+
+
+class ApiOnly:
+    """An API server with no kubelet: objects only, for the API and discovery tests."""
+
+    def __init__(self, api: StandinApi, server: StandinHttpServer, kubeconfig: Path) -> None:
+        self.api, self.server, self.kubeconfig = api, server, kubeconfig
+
+
+@pytest.fixture
+def standin_api(tmp_path: Path) -> Iterator[ApiOnly]:
+    """A stand-in API server (discovery from the pinned release's served resources) and its kubeconfig."""
+    api = StandinApi(ServedApi.load(), ObjectStore())
+    server = StandinHttpServer(api)
+    server.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(str(kubeconfig), server.url, CONTEXT)
+    try:
+        yield ApiOnly(api, server, kubeconfig)
+    finally:
+        server.stop()
