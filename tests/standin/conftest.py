@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 from standin_apiserver import StandinApi, StandinHttpServer, write_kubeconfig
+from standin_cluster import StandinCluster
+from standin_cluster import standin_cluster as build_cluster
 from standin_served import ServedApi
 from standin_store import ObjectStore
+
+from calico_conformance.probe.netns_lab import missing_requirements
 
 CONTEXT = "standin"
 
@@ -36,3 +40,13 @@ def standin_api(tmp_path: Path) -> Iterator[ApiOnly]:
         yield ApiOnly(api, server, kubeconfig)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def standin_cluster(tmp_path: Path) -> Iterator[StandinCluster]:
+    """A whole stand-in cluster (pods are network namespaces); needs root, `ip` and `nft`."""
+    reason = missing_requirements()
+    if reason is not None:
+        pytest.skip(f"the cluster stand-in: {reason}")
+    with build_cluster(tmp_path) as cluster:
+        yield cluster

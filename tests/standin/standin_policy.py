@@ -1,0 +1,203 @@
+"""The cluster stand-in's Felix: each pod's ingress and egress programmed into nftables on its node.
+
+The verdict for every (source pod, destination pod, port, protocol) comes from the project's own
+oracle (`calico_conformance.oracle`) over the policies, namespaces, service accounts and pods in the
+stand-in's API. This makes the stand-in agree with the oracle BY CONSTRUCTION: a run against it tests
+the live code's plumbing (deploying, waiting, exec, the probe runner, convergence, reports, cleanup),
+not Calico's policy semantics, which only a real cluster can test.
+
+Per node, table `inet standin_policy`: established/related traffic passes (Calico keeps existing
+connections through policy changes too); a packet from a local pod must be in the `egress` set, a
+packet to a local pod in the `ingress` set, each keyed by (source, destination, protocol, port), so
+egress is enforced on the source's node and ingress on the destination's, as Felix does. Ports
+enumerated are every container port of every pod; anything else from or to a programmed pod drops.
+
+Fault switches (`standin_cluster.Faults`): an ignored policy is left out of the oracle's input;
+`programming_delay_s` holds every policy change back that long (Felix lag); with
+`unprogrammed_egress_dropped` a new pod's packets drop until its first programming (an interface Felix
+has not programmed yet drops everything, felix rules/dispatch.go), and pod changes are delayed too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+from typing import Any
+
+from standin_store import Key, Obj, ObjectStore
+
+from calico_conformance.oracle.evaluate import Oracle
+from calico_conformance.oracle.loader import load_manifest_text
+from calico_conformance.oracle.model import ContainerPort, Labels, Namespace, Pod, ServiceAccount
+from calico_conformance.probe.netns_lab import NetnsLab
+
+TABLE = "standin_policy"
+POLICY_KINDS = (
+    ("networking.k8s.io/v1", "networkpolicies"),
+    ("projectcalico.org/v3", "tiers"),
+    ("projectcalico.org/v3", "networkpolicies"),
+    ("projectcalico.org/v3", "globalnetworkpolicies"),
+    ("projectcalico.org/v3", "networksets"),
+    ("projectcalico.org/v3", "globalnetworksets"),
+)
+WATCHED = {*POLICY_KINDS, ("v1", "namespaces"), ("v1", "serviceaccounts")}
+PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "SCTP": 132}
+
+
+def policy_id(key: Key) -> str:
+    """`plural/namespace/name`, the form `Faults.ignored_policies` uses."""
+    return f"{key[1]}/{key[2]}/{key[3]}"
+
+
+class PolicyProgrammer:
+    """Reprograms every node whenever policies, namespaces, accounts or pods change (see the docstring)."""
+
+    def __init__(self, store: ObjectStore, lab: NetnsLab, faults: Any) -> None:
+        self.store, self.lab, self.faults = store, lab, faults
+        self.kubelet: Any = None  # set by the cluster: where each pod's sandbox (address, node) is
+        self._due: float | None = None
+        self._wake = threading.Condition()
+        self._stopping = False
+        self.programmed_version = 0  # increments with every programming pass, for tests
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._loop, name="standin-felix", daemon=True)
+        store.listeners.append(self._changed)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        self._thread.join(timeout=30)
+
+    def _changed(self, event: str, key: Key, obj: Obj) -> None:
+        if (key[0], key[1]) in WATCHED:
+            self._schedule(self.faults.programming_delay_s)
+
+    def pods_changed(self) -> None:
+        delay = self.faults.programming_delay_s if self.faults.unprogrammed_egress_dropped else 0.0
+        self._schedule(delay)
+
+    def _schedule(self, delay: float) -> None:
+        with self._wake:
+            due = time.monotonic() + delay
+            self._due = due if self._due is None else min(max(self._due, due if delay else self._due), due)
+            self._wake.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping and (self._due is None or self._due > time.monotonic()):
+                    timeout = None if self._due is None else max(0.0, self._due - time.monotonic())
+                    self._wake.wait(timeout=timeout if timeout is not None else 1.0)
+                if self._stopping:
+                    return
+                self._due = None
+            try:
+                self.program()
+            except Exception as error:  # recorded for the tests; the stand-in keeps its last rules
+                self.errors.append(f"{type(error).__name__}: {error}")
+
+    # --- one programming pass ---------------------------------------------------------------------------
+
+    def program(self) -> None:
+        sandboxes = dict(self.kubelet.sandboxes) if self.kubelet else {}
+        pods = self._pods(sandboxes)
+        oracle = Oracle(
+            namespaces=[
+                Namespace(n["metadata"]["name"], Labels.of(n["metadata"].get("labels") or {}))
+                for n in self.store.items("v1", "namespaces")
+            ],
+            pods=pods,
+            resources=self._resources(),
+            service_accounts=[
+                ServiceAccount(a["metadata"]["name"], a["metadata"]["namespace"], Labels.of(a["metadata"].get("labels") or {}))
+                for a in self.store.items("v1", "serviceaccounts")
+            ],
+        )  # fmt: skip
+        services = sorted({(port.protocol, port.port) for pod in pods for port in pod.ports})
+        egress: list[str] = []
+        ingress: list[str] = []
+        for source in pods:
+            for destination in pods:
+                if source is destination:
+                    continue
+                for protocol, port in services:
+                    verdict = oracle.verdict(source, destination, port, protocol)
+                    element = f"{source.ip} . {destination.ip} . {PROTOCOL_NUMBERS[protocol]} . {port}"
+                    if verdict.egress.allowed:
+                        egress.append(element)
+                    if verdict.ingress.allowed:
+                        ingress.append(element)
+        for node in self.lab.nodes.values():
+            local = [str(p.ip) for p in pods if p.node == node.name]
+            self._install(node.netns, local, egress, ingress)
+        self.programmed_version += 1
+
+    def _pods(self, sandboxes: dict[tuple[str, str], Any]) -> list[Pod]:
+        pods = []
+        for obj in self.store.items("v1", "pods"):
+            metadata, spec = obj["metadata"], obj["spec"]
+            sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
+            if sandbox is None or spec.get("hostNetwork"):
+                continue
+            ports = tuple(
+                ContainerPort(int(p["containerPort"]), p.get("protocol", "TCP"), p.get("name"))
+                for c in spec["containers"]
+                for p in c.get("ports") or ()
+            )
+            labels = {k: v for k, v in (metadata.get("labels") or {}).items()}
+            pods.append(Pod(metadata["name"], metadata["namespace"], ipaddress.ip_address(sandbox.ip), Labels.of(labels),
+                            spec.get("serviceAccountName") or "default", sandbox.node, ports))  # fmt: skip
+        return pods
+
+    def _resources(self) -> Any:
+        manifests = []
+        for group_version, plural in POLICY_KINDS:
+            for obj in self.store.items(group_version, plural):
+                key = (group_version, plural, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+                if policy_id(key) in self.faults.ignored_policies:
+                    continue
+                metadata = {
+                    k: obj["metadata"][k] for k in ("name", "namespace", "labels") if k in obj["metadata"]
+                }
+                manifests.append({"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": metadata,
+                                  "spec": obj.get("spec") or {}})  # fmt: skip
+        text = "\n---\n".join(json.dumps(m) for m in manifests) or "{}"
+        if not manifests:
+            return load_manifest_text("", "stand-in API")
+        return load_manifest_text(text, "stand-in API")
+
+    def _install(self, netns: str, local: list[str], egress: list[str], ingress: list[str]) -> None:
+        def elements(items: list[str]) -> str:
+            return f"elements = {{ {', '.join(items)} }}" if items else ""
+
+        drop_unprogrammed = 'iifname "sp*" drop' if self.faults.unprogrammed_egress_dropped else ""
+        script = f"""table inet {TABLE}
+delete table inet {TABLE}
+table inet {TABLE} {{
+  set local {{ type ipv4_addr; {elements(local)} }}
+  set egress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(egress)} }}
+  set ingress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(ingress)} }}
+  chain egress_check {{
+    ip saddr . ip daddr . meta l4proto . th dport @egress return
+    drop
+  }}
+  chain ingress_check {{
+    ip saddr . ip daddr . meta l4proto . th dport @ingress return
+    drop
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy accept;
+    ct state established,related accept
+    ip saddr @local jump egress_check
+    {drop_unprogrammed}
+    ip daddr @local jump ingress_check
+  }}
+}}
+"""
+        self.lab.nft(netns, script)
