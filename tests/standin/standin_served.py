@@ -1,22 +1,16 @@
 """Discovery of the cluster stand-in: ONLY the resources the pinned Calico release really serves.
 
 The data is the vendored served-resources file of the pinned release (`cluster/data/served-resources/`,
-written from the real sources with provenance, see the live-targets issue); while that file is not on
-this branch the stand-in reads an interim file of the same shape (`data/served-interim.yaml`). Anything
-not listed is answered the way the real API server answers an unknown path: a 404 Status.
+written from the real sources with provenance, read by `cluster/served.py`). Anything not listed is
+answered the way the real API server answers an unknown path: a 404 Status.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-VENDORED = REPO / "src" / "calico_conformance" / "cluster" / "data" / "served-resources"
-INTERIM = Path(__file__).resolve().parent / "data" / "served-interim.yaml"
+from calico_conformance.cluster.served import served_resources
 
 
 @dataclass(frozen=True)
@@ -49,32 +43,26 @@ class ServedResource:
 class ServedApi:
     """What one pinned release serves, by groupVersion and resource name."""
 
-    def __init__(self, groups: list[dict[str, Any]], source: Path) -> None:
-        self.source = source
+    def __init__(self, release: str) -> None:
+        self.release = release
         self.resources: dict[tuple[str, str], ServedResource] = {}
         self.group_versions: list[str] = []
-        for group in groups:
-            gv = str(group["groupVersion"])
+        for gv, group in served_resources(release).groups.items():
             self.group_versions.append(gv)
-            for entry in group.get("resources") or ():
-                resource = ServedResource(
+            for entry in group.resources:
+                self.resources[(gv, entry.name)] = ServedResource(
                     gv,
-                    str(entry["name"]),
-                    str(entry["kind"]),
-                    bool(entry["namespaced"]),
-                    tuple(entry.get("verbs") or ()),
-                    str(entry.get("singularName") or ""),
-                    tuple(entry.get("shortNames") or ()),
+                    entry.name,
+                    entry.kind,
+                    entry.namespaced,
+                    entry.verbs,
+                    entry.singular_name,
+                    entry.short_names,
                 )
-                self.resources[(gv, resource.name)] = resource
 
     @classmethod
     def load(cls, release: str = "v3.31.7") -> ServedApi:
-        path = VENDORED / f"{release}.yaml"
-        if not path.exists():
-            path = INTERIM
-        document = yaml.safe_load(path.read_text())
-        return cls(list(document["groups"]), path)
+        return cls(release)
 
     def lookup(self, group_version: str, name: str) -> ServedResource | None:
         return self.resources.get((group_version, name))
