@@ -9,10 +9,10 @@ has policies fails, as Calico's API server does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from tests.unit.cluster_fake_api import ServedFakeApi
 
 from calico_conformance.cluster.inventory import (
     Inventory,
@@ -28,24 +28,19 @@ from calico_conformance.cluster.probe_pods import RUN_LABEL, run_labels
 RUN = "r1"
 
 
-class FakeObjectApi:
-    """A fake API for testing cleanup logic only (see module docstring)."""
+class FakeObjectApi(ServedFakeApi):
+    """A fake API for testing cleanup logic only (see module docstring); it serves only what Calico
+    v3.31.7 serves (`ServedFakeApi`)."""
 
     def __init__(self) -> None:
-        self.objects: dict[ObjectRef, dict[str, Any]] = {}
+        super().__init__("v3.31.7")
         self.deleted: list[ObjectRef] = []
-        self.uids = 0
 
-    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        self.uids += 1
-        obj = {**manifest, "metadata": {**manifest["metadata"], "uid": f"uid-{self.uids}"}}
-        self.objects[ObjectRef.of(obj)] = obj
-        return obj
-
-    def get(self, ref: ObjectRef) -> Mapping[str, Any] | None:
-        return self.objects.get(ref)
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return super().get(ref)
 
     def delete(self, ref: ObjectRef) -> None:
+        self.resource(ref.api_version, ref.kind)
         if ref.kind == "Tier":
             prefix = f"{ref.name}."
             if any(
@@ -56,15 +51,6 @@ class FakeObjectApi:
                 raise RuntimeError(f"tier {ref.name} still has policies")
         del self.objects[ref]
         self.deleted.append(ref)
-
-    def list_labelled(self, kinds: Sequence[tuple[str, str]], label_selector: str) -> list[Mapping[str, Any]]:
-        wanted = dict(part.split("=") for part in label_selector.split(","))
-        return [
-            obj
-            for ref, obj in self.objects.items()
-            if (ref.api_version, ref.kind) in kinds
-            and all(obj["metadata"].get("labels", {}).get(key) == value for key, value in wanted.items())
-        ]
 
 
 def manifest(

@@ -13,9 +13,10 @@ from calico_conformance.cluster.diagnostics import bundle_dir, collect, diagnost
 ACCESS = KubeAccess(Path("/run/finland.kubeconfig"), "kind-finland")
 
 
-def plan() -> list:  # type: ignore[type-arg]
+def plan(release: str = "v3.31.7") -> list:  # type: ignore[type-arg]
     return diagnostics_plan(
         ACCESS,
+        release=release,
         calico_node_pods={"finland-worker": "calico-node-abc", "finland-worker2": "calico-node-def",
                           "finland-control-plane": "calico-node-ghi"},
         nodes_involved=["finland-worker2", "finland-worker"],
@@ -28,7 +29,7 @@ def test_the_bundle_has_policies_tiers_pools_felix_installation_status_and_logs(
 
     for expected in ("calico-networkpolicies.yaml", "calico-globalnetworkpolicies.yaml", "calico-tiers.yaml",
                      "kubernetes-networkpolicies.yaml", "ippools.yaml", "felixconfigurations.yaml",
-                     "installation.yaml", "tigerastatus.yaml", "workloadendpoints.yaml"):  # fmt: skip
+                     "installation.yaml", "tigerastatus.yaml", "probe-pods.yaml"):  # fmt: skip
         assert expected in names
     assert "calico-node-finland-worker.log" in names
     assert "calico-node-finland-worker2.log" in names
@@ -79,3 +80,15 @@ def test_collect_writes_every_file_and_keeps_going_past_failures(tmp_path: Path)
     commands = (tmp_path / "b" / "commands.txt").read_text()
     assert "ippools.yaml: kubectl --kubeconfig=/run/finland.kubeconfig" in commands
     assert len(bundle.files) == len(plan()) - 1 + 3  # minus the failure; plus summary, commands, errors
+
+
+def test_the_bundle_asks_only_for_what_the_release_serves() -> None:
+    # No release serves workloadendpoints (storage_calico.go registers none; cluster/data/served-resources);
+    # the probe pods' Calico CNI annotations stand for them. v3.27.5 serves no tiers.
+    for release in ("v3.31.7", "v3.27.5"):
+        argvs = [artifact.argv for artifact in plan(release)]
+        assert not any("workloadendpoints.projectcalico.org" in argv for argv in argvs)
+    assert "calico-tiers.yaml" in [artifact.name for artifact in plan("v3.31.7")]
+    assert "calico-tiers.yaml" not in [artifact.name for artifact in plan("v3.27.5")]
+    probe_pods = {artifact.name: artifact.argv for artifact in plan()}["probe-pods.yaml"]
+    assert probe_pods[-5:] == ("pods", "--all-namespaces", "--selector=calico-conformance.io/role", "-o", "yaml")

@@ -173,3 +173,26 @@ def test_registry_rewrites_only_the_operator_image_and_feeds_it_on_stdin(tmp_pat
 def test_operator_manifest_without_a_deployment_is_refused() -> None:
     with pytest.raises(ValueError, match="no Deployment image"):
         operator_manifest_for_registry("apiVersion: v1\nkind: Namespace\n", release_for("3.31"), "m.example")
+
+
+def test_on_3_31_the_cni_holds_pods_until_felix_has_programmed_their_policy() -> None:
+    # tigera/operator v1.40.15 (the operator of Calico v3.31.7: charts/tigera-operator/values.yaml:86)
+    # api/v1/installation_types.go:655 `LinuxPolicySetupTimeoutSeconds *int32
+    # json:"linuxPolicySetupTimeoutSeconds,omitempty"` in CalicoNetworkSpec; the v3.31.7 operator-crds.yaml
+    # lists it under spec.calicoNetwork (line 10103). The operator of v3.27.5 is v1.32.12, which has none.
+    network = render_installation(FINLAND, calico_version="3.31")["spec"]["calicoNetwork"]
+    assert network["linuxPolicySetupTimeoutSeconds"] > 0
+    old = render_installation(FINLAND, calico_version="3.27")
+    assert "linuxPolicySetupTimeoutSeconds" not in old["spec"]["calicoNetwork"]
+    assert validate_manifest(render_installation(FINLAND, calico_version="3.31"), calico_version="3.31") == []
+    assert validate_manifest(old, calico_version="3.27") == []
+
+
+def test_calico_v3_32_0_can_never_be_pinned(tmp_path: Path) -> None:
+    # projectcalico/calico#12841: server-side apply of tiered policies broken in v3.32.0, fixed in v3.32.1.
+    from calico_conformance.cluster.releases import parse_releases
+
+    entry = {"tag": "v3.32.0", "manifests": [], "operatorImage": "", "componentRegistry": "",
+             "componentImages": [], "componentImagesSource": ""}  # fmt: skip
+    with pytest.raises(ValueError, match=r"releases\.json: 3\.32 pins v3\.32\.0.*#12841"):
+        parse_releases({"3.32": entry}, tmp_path / "releases.json")

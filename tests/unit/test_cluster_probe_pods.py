@@ -8,9 +8,12 @@ readiness gates; it is not observed here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.unit.cluster_fake_api import ServedFakeApi
 
 from calico_conformance.cluster.deploy import provide_service_accounts
 from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
@@ -190,20 +193,19 @@ def test_a_stranger_probe_runs_as_its_account_and_the_rest_as_default(layout: Te
     assert account["metadata"]["labels"][RUN_LABEL] == "r1"  # the cleanup and the leak check see it
 
 
-class AccountApi:
-    """Only `get_named` and `create` of ServiceAccounts: enough for the provisioning decision."""
+class AccountApi(ServedFakeApi):
+    """ServiceAccounts only, behind the served-resources check: enough for the provisioning decision."""
 
     def __init__(self, existing: dict[tuple[str, str], dict[str, str]]) -> None:
-        self.accounts = {key: {"metadata": {"name": key[1], "namespace": key[0], "labels": labels}} for key, labels in existing.items()}
-        self.created: list[dict[str, object]] = []
+        super().__init__("v3.31.7")
+        for (namespace, name), labels in existing.items():
+            super().create({"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {"name": name, "namespace": namespace, "labels": labels}})  # fmt: skip
+        self.created: list[dict[str, Any]] = []
 
-    def get_named(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, object] | None:
-        assert (api_version, kind) == ("v1", "ServiceAccount")
-        return self.accounts.get((namespace or "", name))
-
-    def create(self, manifest: dict[str, object]) -> dict[str, object]:
-        self.created.append(manifest)
-        return manifest
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        self.created.append(dict(manifest))
+        return super().create(manifest)
 
 
 def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -> None:
@@ -211,7 +213,7 @@ def test_a_missing_account_is_created_once_and_recorded(layout: TenancyLayout) -
     api, recorded = AccountApi({}), []
     provide_service_accounts(api, pods, run_id="r1", record=recorded.append)
     assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in api.created] == [("customer-a", "batch")]  # type: ignore[index]
-    assert recorded == api.created
+    assert [m["metadata"]["name"] for m in recorded] == [m["metadata"]["name"] for m in api.created]
 
 
 def test_an_existing_account_with_the_labels_is_used_and_one_without_is_refused(layout: TenancyLayout) -> None:

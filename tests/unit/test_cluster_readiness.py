@@ -1,8 +1,8 @@
 """The readiness judgements of the live waits, over object shapes as the API returns them.
 
 The objects below are written by hand in the documented shapes (TigeraStatus conditions from
-operator `api/v1/tigerastatus_types.go`, pod conditions, projectcalico.org/v3 WorkloadEndpoint
-`spec.pod`/`spec.ipNetworks`); they test the judgement, not a cluster.
+operator `api/v1/tigerastatus_types.go`, pod conditions, Calico's CNI pod annotations
+as libcalico-go writes them); they test the judgement, not a cluster.
 """
 
 from __future__ import annotations
@@ -10,14 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from calico_conformance.cluster.readiness import (
+    CNI_CONTAINER_ID,
+    CNI_POD_IP,
+    CNI_POD_IPS,
     api_resources_served,
     calico_v3_resources,
+    cni_annotations_cover,
     containers_ready,
     deployment_available,
     namespaces_gone,
     ready_pod_on_every_node,
     tigera_status_available,
-    workload_endpoints_cover,
 )
 
 
@@ -139,25 +142,52 @@ def test_probe_pods_missing_failed_or_without_ip_are_listed() -> None:
     assert progress.detail == "not up: x/a (Running), x/b (Failed), x/c (not created)"
 
 
-def wep(namespace: str, pod_name: str, *ips: str) -> dict[str, Any]:
+def annotated(namespace: str, name: str, ip: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "name": name, "annotations": annotations},
+            "status": {"podIP": ip}}  # fmt: skip
+
+
+def cni(*ips: str, container: str = "abcde12345") -> dict[str, str]:
+    """The annotations Calico's CNI plugin writes, in the shape of projectcalico/calico v3.31.7
+    libcalico-go/lib/backend/k8s/resources/workloadendpoint_test.go:147-149 (IPNetworks, comma-joined)."""
     return {
-        "metadata": {"namespace": namespace, "name": f"w1-k8s-{pod_name}-eth0"},
-        "spec": {"pod": pod_name, "node": "w1", "ipNetworks": [f"{ip}/32" for ip in ips]},
+        "cni.projectcalico.org/podIP": f"{ips[0]}/32" if ips else "",
+        "cni.projectcalico.org/podIPs": ",".join(f"{ip}/32" for ip in ips),
+        "cni.projectcalico.org/containerID": container,
     }
 
 
-def test_every_probe_pod_needs_a_workload_endpoint_with_its_ip() -> None:
-    expected = {"x/a": "10.244.1.2", "x/b": "10.244.2.3", "y/a": "10.244.1.4"}
-    endpoints = [wep("x", "a", "10.244.1.2"), wep("x", "b", "10.244.9.9")]
+def test_every_probe_pod_needs_calicos_cni_annotations_with_its_ip() -> None:
+    expected = {"x/a": "10.244.1.2", "x/b": "10.244.2.3", "y/a": "10.244.1.4", "y/b": "10.244.1.5"}
+    pods = [
+        annotated("x", "a", "10.244.1.2", cni("10.244.1.2")),
+        annotated("x", "b", "10.244.2.3", cni("10.244.9.9")),  # another IP: not this pod as it runs
+        annotated("y", "a", "10.244.1.4", {}),  # another CNI, or Calico's has not patched it yet
+        annotated("y", "b", "10.244.1.5", cni()),  # the CNI DEL empties podIP(s): torn down
+    ]
 
-    progress = workload_endpoints_cover(expected, endpoints)
+    progress = cni_annotations_cover(expected, pods)
 
     assert not progress.done
-    assert (
-        progress.detail == "waiting for: x/b (WorkloadEndpoint without 10.244.2.3), y/a (no WorkloadEndpoint)"
+    assert progress.detail == (
+        "waiting for: x/b (Calico's CNI assigned 10.244.9.9/32, the pod has 10.244.2.3), "
+        "y/a (no cni.projectcalico.org/podIP / cni.projectcalico.org/containerID annotation: not set up by "
+        "Calico's CNI), y/b (no cni.projectcalico.org/podIP / cni.projectcalico.org/containerID annotation: "
+        "not set up by Calico's CNI)"
     )
-    endpoints += [wep("x", "b", "10.244.2.3"), wep("y", "a", "10.244.1.4")]
-    assert workload_endpoints_cover(expected, endpoints).done
+    pods = [annotated("x", "a", "10.244.1.2", cni("10.244.1.2")),
+            annotated("x", "b", "10.244.2.3", cni("10.244.2.3")),
+            annotated("y", "a", "10.244.1.4", cni("10.244.1.4")),
+            annotated("y", "b", "10.244.1.5", cni("10.244.1.5"))]  # fmt: skip
+    assert cni_annotations_cover(expected, pods).done
+
+
+def test_the_annotation_names_are_calicos_own() -> None:
+    # projectcalico/calico v3.31.7 libcalico-go/lib/backend/k8s/conversion/constants.go:30,33,41
+    # (identical in v3.27.5 at 31,34,42).
+    assert (CNI_POD_IP, CNI_POD_IPS, CNI_CONTAINER_ID) == (
+        "cni.projectcalico.org/podIP", "cni.projectcalico.org/podIPs", "cni.projectcalico.org/containerID"
+    )  # fmt: skip
 
 
 def test_namespaces_gone() -> None:

@@ -108,7 +108,10 @@ def test_the_crd_groups_are_exactly_the_release_manifests_crds(tag: str, group_v
 
 def calico_source(tag: str, path: str) -> list[str]:
     shown = subprocess.run(
-        ["git", "--git-dir", str(CALICO_GIT), "show", f"{tag}:{path}"], capture_output=True, text=True, check=True
+        ["git", "--git-dir", str(CALICO_GIT), "show", f"{tag}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return shown.stdout.split("\n")
 

@@ -84,10 +84,13 @@ def kubectl(access: KubeAccess, *args: str) -> list[str]:
     return ["kubectl", *access.flags(), *args]
 
 
-def kubectl_get_yaml(access: KubeAccess, resource: str, *, namespace: str | None = None) -> list[str]:
+def kubectl_get_yaml(
+    access: KubeAccess, resource: str, *, namespace: str | None = None, selector: str | None = None
+) -> list[str]:
     """`kubectl get RESOURCE -o yaml`, all namespaces unless one is given; for diagnostics."""
     scope = [f"--namespace={namespace}"] if namespace else ["--all-namespaces"]
-    return kubectl(access, "get", resource, *scope, "-o", "yaml")
+    labels = [f"--selector={selector}"] if selector else []
+    return kubectl(access, "get", resource, *scope, *labels, "-o", "yaml")
 
 
 def kubectl_logs(access: KubeAccess, namespace: str, pod: str, *, container: str | None = None) -> list[str]:

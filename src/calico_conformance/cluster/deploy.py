@@ -32,7 +32,7 @@ from calico_conformance.cluster.probe_pods import (
     render_service_account,
     run_labels,
 )
-from calico_conformance.cluster.readiness import containers_ready, workload_endpoints_cover
+from calico_conformance.cluster.readiness import cni_annotations_cover, containers_ready
 from calico_conformance.cluster.stand_ins import STAND_IN_ROLES, StandIns
 from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
 from calico_conformance.oracle.loader_document import TIERS_SINCE
@@ -42,7 +42,6 @@ from calico_conformance.tenancy.layout import Service, Workload
 CONTROL_WORKLOAD = "control"
 CONTROL_ROLE = "control"
 CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
-WEP_API = "projectcalico.org/v3"
 CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
 
 
@@ -205,7 +204,11 @@ def start_probe_pods(
     create_configmaps: bool = True,
 ) -> dict[str, ProbeEndpoint]:
     """Create the agent ConfigMaps, the ServiceAccounts stranger probes run as and the probe pods, wait
-    for the agents and their WorkloadEndpoints.
+    for the agents and for Calico's CNI to have set every pod-network probe up (its pod annotations,
+    `readiness.cni_annotations_cover`). On Calico 3.31 the Installation sets
+    `linuxPolicySetupTimeoutSeconds` (`install.py`), so the CNI holds each container until felix has
+    programmed its policy; before that release the source-side control of `probe.runner` is what keeps an
+    unprogrammed interface's drops from counting as denies.
 
     Returns workload key -> runner endpoint. `record` sees every created object (the inventory).
     """
@@ -230,16 +233,11 @@ def start_probe_pods(
     )
     by_key = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in live_pods()}
     ips = {pod.key: str(by_key[pod.key]["status"]["podIP"]) for pod in pods}
-    # A hostNetwork pod (the outside echo) is no workload of Calico's: it never gets a WorkloadEndpoint.
+    # A hostNetwork pod (the outside echo) is no workload of Calico's: its CNI never sets it up.
     on_pod_network = {pod.key: ips[pod.key] for pod in pods if not pod.host_network}
-
-    def endpoints_programmed() -> Progress:
-        weps = [w for ns in namespaces for w in kube.list_objects(WEP_API, "WorkloadEndpoint", namespace=ns)]
-        return workload_endpoints_cover(on_pod_network, weps)
-
     wait_for(
-        "a WorkloadEndpoint for every probe pod",
-        endpoints_programmed,
+        "Calico's CNI annotations on every probe pod",
+        lambda: cni_annotations_cover(on_pod_network, live_pods()),
         timeout_s=timeouts.workload_endpoints_s,
         interval_s=timeouts.poll_interval_s,
         retry_on=TRANSIENT_ERRORS,

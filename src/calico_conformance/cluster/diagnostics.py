@@ -2,8 +2,9 @@
 
 When a live wait times out or a live matrix disagrees, the run writes `reports/diagnostics/<run-id>/
 <cluster>/<label>/` with the policies and tiers in force (Calico and Kubernetes), IPPools,
-FelixConfiguration, the Installation and TigeraStatus, the WorkloadEndpoints, the nodes, the logs of
-calico-node on the nodes involved and of the probe pods — and attaches every file to the Allure report.
+FelixConfiguration, the Installation and TigeraStatus, the probe pods with the annotations Calico's CNI
+wrote on them (there is no WorkloadEndpoint API object to list), the nodes, the logs of calico-node on the
+nodes involved and of the probe pods — and attaches every file to the Allure report.
 
 The plan (which file comes from which `kubectl` command) is a pure function, tested here; collecting
 runs each command and never raises: a command that fails (the API server is what broke, say) leaves
@@ -26,9 +27,12 @@ from calico_conformance.cluster.commands import (
     run_command,
     shell_line,
 )
+from calico_conformance.cluster.probe_pods import ROLE_LABEL
+from calico_conformance.cluster.served import is_served
 
 # Fully qualified resource names: right after the Calico API server starts, kubectl's discovery cache
-# may still resolve `networkpolicies` to the wrong group (calico-install.md §7.10).
+# may still resolve `networkpolicies` to the wrong group (calico-install.md §7.10). Only what the release
+# serves is asked for (`cluster/served.py`): Calico 3.27 has no tiers.
 CLUSTER_STATE: Mapping[str, str] = {
     "calico-networkpolicies.yaml": "networkpolicies.projectcalico.org",
     "calico-globalnetworkpolicies.yaml": "globalnetworkpolicies.projectcalico.org",
@@ -40,10 +44,14 @@ CLUSTER_STATE: Mapping[str, str] = {
     "felixconfigurations.yaml": "felixconfigurations.projectcalico.org",
     "installation.yaml": "installations.operator.tigera.io",
     "tigerastatus.yaml": "tigerastatuses.operator.tigera.io",
-    "workloadendpoints.yaml": "workloadendpoints.projectcalico.org",
     "nodes.yaml": "nodes",
     "calico-system-pods.yaml": "pods",
+    "probe-pods.yaml": "pods",
 }
+GROUP_VERSIONS = {"": "v1", "projectcalico.org": "projectcalico.org/v3", "networking.k8s.io": "networking.k8s.io/v1",
+                  "operator.tigera.io": "operator.tigera.io/v1"}  # fmt: skip
+# The suite's own pods (probes, control, stand-ins), with Calico's CNI annotations (readiness.CNI_POD_IP).
+PROBE_PODS_SELECTOR = ROLE_LABEL
 CALICO_NAMESPACE = "calico-system"
 CALICO_NODE_CONTAINER = "calico-node"
 DIAGNOSTICS_TIMEOUT_S = 60.0
@@ -65,25 +73,33 @@ def bundle_dir(report_dir: Path, run_id: str, cluster: str, label: str) -> Path:
     return report_dir / "diagnostics" / run_id / cluster / safe
 
 
+def served_state(release: str) -> dict[str, str]:
+    """The CLUSTER_STATE entries whose resource `release` serves (file name -> qualified resource)."""
+    entries = {}
+    for name, qualified in CLUSTER_STATE.items():
+        plural, _, group = qualified.partition(".")
+        if is_served(release, GROUP_VERSIONS[group], plural):
+            entries[name] = qualified
+    return entries
+
+
 def diagnostics_plan(
     access: KubeAccess,
     *,
+    release: str,
     calico_node_pods: Mapping[str, str],
     nodes_involved: Iterable[str],
     probe_pods: Iterable[tuple[str, str]],
 ) -> list[Artifact]:
     """The files of a bundle: cluster state, calico-node logs of the nodes involved, probe pod logs.
 
-    `calico_node_pods` maps node name -> calico-node pod name; `probe_pods` are (namespace, pod).
+    `release` is the Calico tag (only what it serves is listed); `calico_node_pods` maps node name -> calico-node pod name; `probe_pods` are (namespace, pod).
     """
+    scope = {"calico-system-pods.yaml": {"namespace": CALICO_NAMESPACE},
+             "probe-pods.yaml": {"selector": PROBE_PODS_SELECTOR}}  # fmt: skip
     artifacts = [
-        Artifact(
-            name,
-            tuple(
-                kubectl_get_yaml(access, resource, namespace=CALICO_NAMESPACE if resource == "pods" else None)
-            ),
-        )
-        for name, resource in CLUSTER_STATE.items()
+        Artifact(name, tuple(kubectl_get_yaml(access, resource, **scope.get(name, {}))))
+        for name, resource in served_state(release).items()
     ]
     for node in sorted(set(nodes_involved)):
         pod = calico_node_pods.get(node)

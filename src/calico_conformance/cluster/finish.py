@@ -76,9 +76,15 @@ def _clean_shared_cluster(
     report: FinishReport,
 ) -> None:
     from calico_conformance.cluster.kube import TRANSIENT_ERRORS, KubeClient
+    from calico_conformance.cluster.releases import release_for
 
     context = run.contexts[cluster]
-    kube = KubeClient(None, context, discovery_cache=state_dir / f"{cluster}-finish.discovery.json")
+    kube = KubeClient(
+        None,
+        context,
+        discovery_cache=state_dir / f"{cluster}-finish.discovery.json",
+        release=release_for(run.calico_version).tag,
+    )
     result = cleanup(inventory, kube)
     report.lines.append(f"{cluster} ({context}): {result}".replace("\n", f"\n{cluster}: "))
     report.problems.extend(f"{cluster}: could not delete {ref}: {why}" for ref, why in result.failed)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import yaml
 
 from calico_conformance.cluster.images import installation_registry, rewrite_image
-from calico_conformance.cluster.releases import CalicoRelease, release_for
+from calico_conformance.cluster.releases import CalicoRelease, calico_network_fields, release_for
 
 OPERATOR_API = "operator.tigera.io/v1"
 FIELD_MANAGER = "calico-conformance"
@@ -34,6 +34,15 @@ BLOCK_SIZE = 26  # the runbook's and the operator's IPv4 default
 ENCAPSULATION = "VXLAN"  # runbook: the Hetzner network cannot carry BGP routes, so always encapsulate
 NAT_OUTGOING = "Enabled"
 NODE_SELECTOR = "all()"
+# The CNI plugin holds a new pod's containers until felix has programmed its policy, for at most this long:
+# without it a probe may start before its interface is programmed, and felix drops everything on such an
+# interface (felix rules/dispatch.go), which looks exactly like a policy deny. The field is
+# `spec.calicoNetwork.linuxPolicySetupTimeoutSeconds` of the operator shipped with Calico v3.31.7
+# (tigera/operator v1.40.15 api/v1/installation_types.go:644-655; rendered into the CNI config and felix's
+# FELIX_ENDPOINTSTATUSPATHPREFIX by pkg/render/node.go:664-667 and 1690-1697). The operator of v3.27.5
+# (v1.32.12) has no such field, so it is set only where the release's Installation schema lists it.
+POLICY_SETUP_TIMEOUT_S = 60
+POLICY_SETUP_FIELD = "linuxPolicySetupTimeoutSeconds"
 # CRDs the Installation and APIServer need; waited for (Established) before those objects are applied.
 OPERATOR_CRDS = ("installations.operator.tigera.io", "apiservers.operator.tigera.io")
 
@@ -60,7 +69,7 @@ def render_installation(
     `mtu` sets `calicoNetwork.mtu` (unset = Calico detects it: host MTU minus 50 for VXLAN);
     `registry` pulls every Calico component from a mirror. `calico_version` must be a pinned release.
     """
-    release_for(calico_version)  # an unpinned version is refused here, before anything is rendered
+    release = release_for(calico_version)  # an unpinned version is refused here, before anything is rendered
     pool: dict[str, Any] = {
         "cidr": str(cluster.pod_subnet),
         "blockSize": BLOCK_SIZE,
@@ -71,6 +80,8 @@ def render_installation(
     network: dict[str, Any] = {"ipPools": [pool]}
     if mtu is not None:
         network["mtu"] = mtu
+    if POLICY_SETUP_FIELD in calico_network_fields(release.tag):
+        network[POLICY_SETUP_FIELD] = POLICY_SETUP_TIMEOUT_S
     spec: dict[str, Any] = {"calicoNetwork": network}
     mirror = installation_registry(registry)
     if mirror:

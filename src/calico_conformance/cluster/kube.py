@@ -9,6 +9,8 @@ Two details the Calico install needs: the client never writes back to the kubeco
 (`persist_config=False`: the kubeconfig target reads the user's file, and must not touch it), and the
 discovery cache lives in the run's state directory and is invalidated once when a kind is not found,
 because `projectcalico.org/v3` appears only after the Calico API server starts (calico-install.md §7.10).
+A kind the pinned release never serves (`cluster/served.py`) is refused at once with `NotServed`, which
+no wait retries: waiting for it would only time out.
 """
 
 from __future__ import annotations
@@ -25,18 +27,29 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 from calico_conformance.cluster.inventory import ObjectRef
+from calico_conformance.cluster.served import resource_for_kind
 
 REQUEST_TIMEOUT_S = 30.0
 # Errors a wait treats as "not yet": the API server restarting, a kind not served yet.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ApiException, ResourceNotFoundError, OSError)
 
 
-class KubeClient:
-    """One cluster's API, from a kubeconfig file (None: $KUBECONFIG or ~/.kube/config) and context."""
+class NotServed(ValueError):
+    """A kind the pinned Calico release's cluster never serves (a bug of the caller, never transient)."""
 
-    def __init__(self, kubeconfig: Path | None, context: str | None, *, discovery_cache: Path) -> None:
+
+class KubeClient:
+    """One cluster's API, from a kubeconfig file (None: $KUBECONFIG or ~/.kube/config) and context.
+
+    `release` is the pinned Calico tag the cluster runs (`cluster/data/served-resources/<tag>.yaml`).
+    """
+
+    def __init__(
+        self, kubeconfig: Path | None, context: str | None, *, discovery_cache: Path, release: str
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
+        self.release = release
         self.api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False
         )
@@ -54,6 +67,8 @@ class KubeClient:
             return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Any:
+        if resource_for_kind(self.release, api_version, kind) is None:
+            raise NotServed(f"{api_version} {kind} is not served by clusters running Calico {self.release}")
         try:
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError:

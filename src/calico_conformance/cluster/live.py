@@ -232,7 +232,9 @@ class LiveTarget:
         self, name: str, kubeconfig: Path | None, context: str | None
     ) -> tuple[KubeAccess, KubeClient]:
         cache = self.state_dir / f"{name}-{os.getpid()}.discovery.json"
-        return KubeAccess(kubeconfig, context), KubeClient(kubeconfig, context, discovery_cache=cache)
+        return KubeAccess(kubeconfig, context), KubeClient(
+            kubeconfig, context, discovery_cache=cache, release=self.release.tag
+        )
 
     def _executor(self, kube: KubeClient) -> KubeExecutor:
         return KubeExecutor(stream_exec(kube.core))
@@ -327,6 +329,7 @@ class LiveTarget:
             calico_nodes, summary = {}, f"{summary}\ncould not list calico-node pods: {error}"
         plan = diagnostics_plan(
             live.access,
+            release=self.release.tag,
             calico_node_pods=calico_nodes,
             nodes_involved=[e.node for e in involved if e.node] or list(calico_nodes),
             probe_pods=[tuple(e.handle.split("/", 1)) for e in involved],  # type: ignore[misc]

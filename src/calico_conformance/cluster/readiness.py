@@ -110,26 +110,38 @@ def containers_ready(expected: Iterable[str], pods: Sequence[Object]) -> Progres
     return Progress(False, f"not up: {', '.join(waiting)}")
 
 
-def workload_endpoints_cover(expected: Mapping[str, str], endpoints: Sequence[Object]) -> Progress:
-    """A WorkloadEndpoint exists for every pod of `expected` (`namespace/name` -> pod IP), with that IP.
+# What Calico's CNI plugin writes on a pod once it has created the pod's endpoint (the WorkloadEndpoint
+# is no API object: `projectcalico.org/v3` serves no `workloadendpoints`, apiserver/pkg/registry/
+# projectcalico/rest/storage_calico.go). projectcalico/calico v3.31.7 libcalico-go/lib/backend/k8s/
+# conversion/constants.go:30,33,41 (v3.27.5: 31,34,42); written by calcCNIAnnotations in
+# libcalico-go/lib/backend/k8s/resources/workloadendpoint.go:132-138 (v3.27.5: 123-129) as the
+# endpoint's IPNetworks ("10.244.1.5/32", comma-joined for podIPs); the CNI DEL empties podIP(s)
+# (workloadendpoint.go:155-156).
+CNI_POD_IP = "cni.projectcalico.org/podIP"
+CNI_POD_IPS = "cni.projectcalico.org/podIPs"
+CNI_CONTAINER_ID = "cni.projectcalico.org/containerID"
 
-    Calico programs policy for a pod once its WorkloadEndpoint exists; probing before that measures
-    the CNI's start-up, not the policy.
+
+def cni_annotations_cover(expected: Mapping[str, str], pods: Sequence[Object]) -> Progress:
+    """Calico's CNI plugin has set up every pod of `expected` (`namespace/name` -> pod IP) with that IP.
+
+    Its annotations carry the IP it assigned and the container it networked; a pod whose annotations are
+    missing, empty (torn down) or name another IP was not networked by Calico as the pod now runs.
     """
-    found: dict[str, set[str]] = {}
-    for endpoint in endpoints:
-        spec = endpoint.get("spec", {})
-        key = f"{endpoint.get('metadata', {}).get('namespace')}/{spec.get('pod')}"
-        addresses = {str(net).split("/")[0] for net in spec.get("ipNetworks", ()) or ()}
-        found.setdefault(key, set()).update(addresses)
+    by_name = {_pod_name(pod): pod for pod in pods}
     missing = []
     for key, ip in sorted(expected.items()):
-        if key not in found:
-            missing.append(f"{key} (no WorkloadEndpoint)")
-        elif ip not in found[key]:
-            missing.append(f"{key} (WorkloadEndpoint without {ip})")
+        annotations = (by_name.get(key, {}).get("metadata", {}) or {}).get("annotations") or {}
+        assigned = {str(net).split("/")[0] for net in str(annotations.get(CNI_POD_IPS, "")).split(",") if net}
+        first = str(annotations.get(CNI_POD_IP, "")).split("/")[0]
+        if key not in by_name:
+            missing.append(f"{key} (no such pod)")
+        elif not first or not annotations.get(CNI_CONTAINER_ID):
+            missing.append(f"{key} (no {CNI_POD_IP} / {CNI_CONTAINER_ID} annotation: not set up by Calico's CNI)")
+        elif ip != first and ip not in assigned:
+            missing.append(f"{key} (Calico's CNI assigned {annotations.get(CNI_POD_IPS) or first}, the pod has {ip})")
     if not missing:
-        return Progress(True, "a WorkloadEndpoint for every probe pod")
+        return Progress(True, "Calico's CNI set up every probe pod")
     return Progress(False, f"waiting for: {', '.join(missing)}")
 
 

@@ -15,11 +15,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "calico"
 RELEASES_FILE = DATA_DIR / "releases.json"
 MANIFEST_BASE_URL = "https://raw.githubusercontent.com/projectcalico/calico/{tag}/manifests/"
 DEFAULT_LIVE_VERSION = "3.31"
+# Releases never to pin, and why. When the pin moves past 3.31: v3.32.0 breaks server-side apply of
+# tiered policies (projectcalico/calico#12841, fixed in v3.32.1), and every policy this suite applies goes
+# through `kubectl apply --server-side` (install.server_side_apply).
+NEVER_PIN: Mapping[str, str] = {
+    "v3.32.0": "breaks server-side apply of tiered policies (projectcalico/calico#12841); pin v3.32.1 or later",
+}
 
 
 @dataclass(frozen=True)
@@ -71,9 +78,15 @@ class CalicoRelease:
 
 @cache
 def _load_releases() -> Mapping[str, CalicoRelease]:
-    raw = json.loads(RELEASES_FILE.read_text())
+    return parse_releases(json.loads(RELEASES_FILE.read_text()), RELEASES_FILE)
+
+
+def parse_releases(raw: Mapping[str, Any], source: Path) -> Mapping[str, CalicoRelease]:
+    """The releases of a `releases.json` document; a tag of NEVER_PIN is a ValueError naming `source`."""
     releases = {}
     for version, entry in raw.items():
+        if entry["tag"] in NEVER_PIN:
+            raise ValueError(f"{source}: {version} pins {entry['tag']}, which {NEVER_PIN[entry['tag']]}")
         releases[version] = CalicoRelease(
             version=version,
             tag=entry["tag"],
@@ -101,6 +114,14 @@ def release_for(calico_version: str) -> CalicoRelease:
         raise ValueError(
             f"no pinned Calico release for --calico-version {calico_version}; live targets install one of: {pinned}"
         ) from None
+
+
+@cache
+def calico_network_fields(tag: str) -> frozenset[str]:
+    """The fields of `Installation.spec.calicoNetwork` in the release's vendored Installation schema."""
+    vendored = json.loads((DATA_DIR / tag / "schemas" / "installations.operator.tigera.io.json").read_text())
+    spec = vendored["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    return frozenset(spec["calicoNetwork"]["properties"])
 
 
 def sha256_file(path: Path) -> str:

@@ -50,7 +50,11 @@ class ServedGroup:
     def for_kind(self, kind: str) -> ServedResource | None:
         """The top-level resource (not a subresource) whose kind is `kind`."""
         return next(
-            (resource for resource in self.resources if resource.kind == kind and not resource.is_subresource),
+            (
+                resource
+                for resource in self.resources
+                if resource.kind == kind and not resource.is_subresource
+            ),
             None,
         )
 

@@ -3,7 +3,7 @@
 No live code sleeps in a loop. It states a condition as a function that returns `Progress` (done, plus
 what it saw), and `wait_for` polls it until it is done or the deadline passes. On timeout the error
 says what was awaited, for how long, how many times it looked and what it saw last: a TigeraStatus
-message, the calico-node pods not yet Ready, the probe pods with no WorkloadEndpoint. The clock and the
+message, the calico-node pods not yet Ready, the probe pods Calico's CNI has not set up. The clock and the
 sleep are parameters, so the timeout and error paths are tested with a fake clock in milliseconds.
 """
 
@@ -38,7 +38,7 @@ class Timeouts:
     calico_node_ready_s: float = 600.0  # a Ready calico-node pod on every node
     calico_api_s: float = 300.0  # projectcalico.org/v3 served by the Calico API server
     probe_pods_ready_s: float = 300.0  # probe pods Running with their agent listening
-    workload_endpoints_s: float = 120.0  # a WorkloadEndpoint for every probe pod, before the first probe
+    workload_endpoints_s: float = 120.0  # Calico's CNI annotations on every probe pod, before the first probe
     object_deleted_s: float = 300.0  # a namespace (and what is in it) gone during cleanup
     poll_interval_s: float = 2.0  # between two looks at the API
     probe_timeout_s: float = 3.0  # one probe attempt (from --probe-timeout)
