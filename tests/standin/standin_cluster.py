@@ -98,7 +98,10 @@ def _seed(api: StandinApi, register: dict[str, Any], nodes: list[str]) -> None:
     pool = networking["podSubnet"]
     create("operator.tigera.io/v1", "installations", None, {
         "metadata": {"name": "default"},
-        "spec": {"calicoNetwork": {"mtu": VXLAN_MTU, "ipPools": [{"cidr": pool, "encapsulation": "VXLAN"}]}},
+        "spec": {"calicoNetwork": {"mtu": VXLAN_MTU, "ipPools": [{
+            # As the runbook installs it, after the operator's defaulting fills in the rest.
+            "cidr": pool, "encapsulation": "VXLAN", "blockSize": 26, "natOutgoing": "Enabled", "nodeSelector": "all()",
+        }]}},
         "status": {"calicoVersion": CALICO_VERSION, "mtu": VXLAN_MTU, "variant": "Calico"},
     })  # fmt: skip
     create("projectcalico.org/v3", "ippools", None, {"metadata": {"name": "default-ipv4-ippool"},

@@ -22,9 +22,13 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from calico_conformance.cluster.inventory import ObjectRef
 from calico_conformance.cluster.kube import KubeClient
 
+RELEASE = "v3.31.7"  # the stand-in serves what this pinned release serves
+
 
 def client(standin: ApiOnly, tmp_path: Path) -> KubeClient:
-    return KubeClient(standin.kubeconfig, CONTEXT, discovery_cache=tmp_path / "discovery.json")
+    return KubeClient(
+        standin.kubeconfig, CONTEXT, discovery_cache=tmp_path / "discovery.json", release=RELEASE
+    )
 
 
 def namespace(name: str, **labels: str) -> dict[str, object]:
@@ -46,7 +50,7 @@ def test_a_resource_the_release_does_not_serve_is_not_found(standin_api: ApiOnly
     kube = client(standin_api, tmp_path)
     assert standin_api.api.served.lookup("projectcalico.org/v3", "workloadendpoints") is None
     with pytest.raises(ResourceNotFoundError):
-        kube.list_objects("projectcalico.org/v3", "WorkloadEndpoint")
+        kube.dynamic.resources.get(api_version="projectcalico.org/v3", kind="WorkloadEndpoint")
     assert kube.served_resources("example.invalid", "v1") == []  # a group nobody registered: 404
     with pytest.raises(ApiException) as raised:
         kube.custom.list_cluster_custom_object("projectcalico.org", "v3", "workloadendpoints")

@@ -29,13 +29,16 @@ from calico_conformance.probe.jobs import connect_job
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
 from calico_conformance.tenancy.layout import Service, Workload
 
+RELEASE = "v3.31.7"  # the stand-in serves what this pinned release serves
 AGENT = Path(__file__).resolve().parents[2] / "src" / "calico_conformance" / "probe" / "agent.py"
 RUN = "t1"
 WAIT_S = 30
 
 
 def deploy_two(cluster: StandinCluster, tmp_path: Path) -> tuple[KubeClient, list[dict[str, object]]]:
-    kube = KubeClient(cluster.kubeconfig, cluster.context, discovery_cache=tmp_path / "discovery.json")
+    kube = KubeClient(
+        cluster.kubeconfig, cluster.context, discovery_cache=tmp_path / "discovery.json", release=RELEASE
+    )
     agent = AGENT.read_text()
     kube.create(render_namespace("tenant", {}, RUN))
     kube.create(render_agent_configmap("tenant", agent, RUN))
