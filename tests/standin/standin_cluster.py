@@ -35,7 +35,7 @@ class Faults:
 
     ignored_policies: set[str] = field(default_factory=set)  # `kind/namespace/name` never programmed
     programming_delay_s: float = 0.0  # Felix lag: policy changes take effect this long after the apply
-    unprogrammed_egress_dropped: bool = False  # a new pod sends nothing until its first programming
+    new_pod_programming_delay_s: float = 0.0  # > 0: a new pod sends nothing until programmed this much later
     hang_exec: bool = False  # exec upgrades are never answered
     never_ready: set[str] = field(default_factory=set)  # pod names whose container never becomes ready
     vxlan_mtu: dict[str, int] = field(default_factory=dict)  # node -> lowered VXLAN MTU

@@ -24,7 +24,9 @@ import secrets
 import shlex
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ ANNOTATION_POD_IP = "cni.projectcalico.org/podIP"
 ANNOTATION_POD_IPS = "cni.projectcalico.org/podIPs"
 ANNOTATION_CONTAINER_ID = "cni.projectcalico.org/containerID"
 STOP_TIMEOUT_S = 2.0
+BOOT_WORKERS = 6  # pods built and started at once
+BOOT_WAIT_S = 30.0  # how long a deletion waits for a pod still being built
+READY_WITHIN_S = 120.0  # a readiness probe that has not passed by then is given up (the pod stays unready)
+PROBE_PERIOD_S = 0.1
 MOUNT_SCRIPT = (
     'for spec in $STANDIN_MOUNTS; do target=${spec%%=*}; source=${spec#*=}; parent=$(dirname "$target"); '
     'mount -t tmpfs standin "$parent" && mkdir -p "$target" && mount --bind "$source" "$target" || exit 97; '
@@ -57,6 +63,8 @@ class Sandbox:
     process: subprocess.Popen[bytes] | None = None
     ready: bool = False
     container_id: str = field(default_factory=lambda: secrets.token_hex(32))
+    started: float = field(default_factory=time.monotonic)
+    booted: threading.Event = field(default_factory=threading.Event)
 
 
 def pod_key(namespace: str, name: str) -> Key:
@@ -83,6 +91,8 @@ class Kubelet:
         self._ports = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="standin-kubelet", daemon=True)
+        self._pool = ThreadPoolExecutor(max_workers=BOOT_WORKERS, thread_name_prefix="standin-pod")
+        self.errors: list[str] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -92,6 +102,7 @@ class Kubelet:
         with self.store.changed:
             self.store.changed.notify_all()
         self._thread.join(timeout=30)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         for sandbox in list(self.sandboxes.values()):
             self._kill(sandbox)
 
@@ -124,8 +135,6 @@ class Kubelet:
                 self._delete_pod(key)
             elif key not in self.sandboxes and (pod.get("spec") or {}).get("nodeName") in self.lab.nodes:
                 self._start_pod(pod)
-            elif key in self.sandboxes and not self.sandboxes[key].ready:
-                self._probe(pod, self.sandboxes[key])
 
     def _finish_namespace(self, namespace: str) -> None:
         pods = self.store.items("v1", "pods", namespace)
@@ -141,6 +150,7 @@ class Kubelet:
     # --- pods -------------------------------------------------------------------------------------------
 
     def _start_pod(self, pod: Obj) -> None:
+        """Allocate the pod's address here (in order), build and start it on the pool (in parallel)."""
         metadata, spec = pod["metadata"], pod["spec"]
         key = (metadata["namespace"], metadata["name"])
         container = spec["containers"][0]
@@ -155,14 +165,40 @@ class Kubelet:
         else:
             host = self._hosts[node.name]
             self._hosts[node.name] += 1
-            ip = f"10.244.{node.index}.{host}"
-            netns = f"{self.lab.prefix}-p{self._ports}"
-            lab_pod = LabPod(PodSpec(key[0], key[1], node.name), netns, ip)
-            run(["ip", "netns", "add", netns])
-            self.lab._build_pod(lab_pod, node, port=f"sp{self._ports}")  # the lab's own pod plumbing
-            sandbox = Sandbox(key, netns, ip, node.name, log)
+            sandbox = Sandbox(
+                key, f"{self.lab.prefix}-p{self._ports}", f"10.244.{node.index}.{host}", node.name, log
+            )
         self.sandboxes[key] = sandbox
+        self._pool.submit(self._boot, pod, sandbox, volumes, f"sp{self._ports}")
+
+    def _boot(self, pod: Obj, sandbox: Sandbox, volumes: dict[str, Path], port: str) -> None:
+        try:
+            self._build(pod, sandbox, volumes, port)
+        except Exception as error:  # recorded; the pod stays Pending, as a failed sandbox does
+            self.errors.append(f"{sandbox.key}: {type(error).__name__}: {error}")
+            return
+        finally:
+            sandbox.booted.set()
+        self._write_status(pod, sandbox)
+        probe = (pod["spec"]["containers"][0].get("readinessProbe") or {}).get("tcpSocket")
+        deadline = time.monotonic() + READY_WITHIN_S
+        while not self._stopping.is_set() and time.monotonic() < deadline and not self.never_ready(pod):
+            if sandbox.process is None or sandbox.process.poll() is not None:
+                break
+            if probe is None or listening(sandbox.netns, int(probe["port"]), "tcp"):
+                sandbox.ready = True
+                break
+            self._stopping.wait(PROBE_PERIOD_S)
+        self._write_status(pod, sandbox)
+
+    def _build(self, pod: Obj, sandbox: Sandbox, volumes: dict[str, Path], port: str) -> None:
+        spec, container = pod["spec"], pod["spec"]["containers"][0]
+        node = self.lab.nodes[sandbox.node]
+        key = sandbox.key
         if not spec.get("hostNetwork"):
+            run(["ip", "netns", "add", sandbox.netns])
+            lab_pod = LabPod(PodSpec(key[0], key[1], node.name), sandbox.netns, sandbox.ip)
+            self.lab._build_pod(lab_pod, node, port=port)  # the lab's own pod plumbing
             self.store.update(pod_key(*key), lambda obj: obj["metadata"].setdefault("annotations", {}).update({
                 ANNOTATION_POD_IP: f"{sandbox.ip}/32",
                 ANNOTATION_POD_IPS: f"{sandbox.ip}/32",
@@ -174,11 +210,10 @@ class Kubelet:
         mounts = " ".join(f"{target}={source}" for target, source in volumes.items())
         wrapped = ["ip", "netns", "exec", sandbox.netns, "env", f"STANDIN_MOUNTS={mounts}",
                    "unshare", "--mount", "--propagation", "private", "sh", "-c", MOUNT_SCRIPT, "standin", *argv]  # fmt: skip
-        with log.open("wb") as output:
+        with sandbox.log.open("wb") as output:
             sandbox.process = subprocess.Popen(
                 wrapped, stdin=subprocess.DEVNULL, stdout=output, stderr=output
             )
-        self._write_status(pod, sandbox)
 
     def _volumes(
         self, namespace: str, spec: Mapping[str, Any], container: Mapping[str, Any]
@@ -196,15 +231,6 @@ class Kubelet:
                 (directory / name).write_text(text)
             mounts[mount["mountPath"]] = directory
         return mounts
-
-    def _probe(self, pod: Obj, sandbox: Sandbox) -> None:
-        if sandbox.process is None or sandbox.process.poll() is not None or self.never_ready(pod):
-            self._write_status(pod, sandbox)
-            return
-        probe = (pod["spec"]["containers"][0].get("readinessProbe") or {}).get("tcpSocket")
-        sandbox.ready = probe is None or listening(sandbox.netns, int(probe["port"]), "tcp")
-        if sandbox.ready:
-            self._write_status(pod, sandbox)
 
     def _write_status(self, pod: Obj, sandbox: Sandbox) -> None:
         exited = sandbox.process is not None and sandbox.process.poll() is not None
@@ -235,6 +261,7 @@ class Kubelet:
     def _delete_pod(self, key: tuple[str, str]) -> None:
         sandbox = self.sandboxes.pop(key, None)
         if sandbox is not None:
+            sandbox.booted.wait(timeout=BOOT_WAIT_S)
             self._kill(sandbox)
             self.on_network_change()
         self.store.remove(pod_key(*key))

@@ -8,18 +8,19 @@ not Calico's policy semantics, which only a real cluster can test.
 
 Per node, table `inet standin_policy`: established/related traffic passes (Calico keeps existing
 connections through policy changes too); a packet from a local pod must be in the `egress` set, a
-packet to a local pod in the `ingress` set, each keyed by (source, destination, protocol, port), so
+packet to a local pod in the `ingress` set, each keyed by (source, destination, protocol, port) (ICMP: by source and destination), so
 egress is enforced on the source's node and ingress on the destination's, as Felix does. Ports
 enumerated are every container port of every pod; anything else from or to a programmed pod drops.
 
 Fault switches (`standin_cluster.Faults`): an ignored policy is left out of the oracle's input;
 `programming_delay_s` holds every policy change back that long (Felix lag); with
-`unprogrammed_egress_dropped` a new pod's packets drop until its first programming (an interface Felix
-has not programmed yet drops everything, felix rules/dispatch.go), and pod changes are delayed too.
+`new_pod_programming_delay_s` a new pod is programmed only that long after it starts, and until then
+its packets drop (an interface Felix has not programmed yet drops everything, felix rules/dispatch.go).
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import json
 import threading
@@ -57,7 +58,8 @@ class PolicyProgrammer:
     def __init__(self, store: ObjectStore, lab: NetnsLab, faults: Any) -> None:
         self.store, self.lab, self.faults = store, lab, faults
         self.kubelet: Any = None  # set by the cluster: where each pod's sandbox (address, node) is
-        self._due: float | None = None
+        self._due: list[float] = []  # when to program next (a heap)
+        self._seen: dict[Key, float] = {}  # when each watched object last changed
         self._wake = threading.Condition()
         self._stopping = False
         self.programmed_version = 0  # increments with every programming pass, for tests
@@ -76,31 +78,40 @@ class PolicyProgrammer:
 
     def _changed(self, event: str, key: Key, obj: Obj) -> None:
         if (key[0], key[1]) in WATCHED:
-            self._schedule(self.faults.programming_delay_s)
+            now = time.monotonic()
+            self._seen[key] = now  # a lagging Felix has not seen it before now + programming_delay_s
+            self._schedule(now)
+            self._schedule(now + self.faults.programming_delay_s)
 
     def pods_changed(self) -> None:
-        delay = self.faults.programming_delay_s if self.faults.unprogrammed_egress_dropped else 0.0
-        self._schedule(delay)
+        now = time.monotonic()
+        self._schedule(now)
+        if self.faults.new_pod_programming_delay_s:
+            self._schedule(now + self.faults.new_pod_programming_delay_s)
 
-    def _schedule(self, delay: float) -> None:
+    def _schedule(self, due: float) -> None:
         with self._wake:
-            due = time.monotonic() + delay
-            self._due = due if self._due is None else min(max(self._due, due if delay else self._due), due)
+            heapq.heappush(self._due, due)
             self._wake.notify_all()
 
     def _loop(self) -> None:
         while True:
             with self._wake:
-                while not self._stopping and (self._due is None or self._due > time.monotonic()):
-                    timeout = None if self._due is None else max(0.0, self._due - time.monotonic())
-                    self._wake.wait(timeout=timeout if timeout is not None else 1.0)
+                while not self._stopping and (not self._due or self._due[0] > time.monotonic()):
+                    self._wake.wait(timeout=max(0.0, self._due[0] - time.monotonic()) if self._due else 1.0)
                 if self._stopping:
                     return
-                self._due = None
+                now = time.monotonic()
+                while self._due and self._due[0] <= now:
+                    heapq.heappop(self._due)
             try:
                 self.program()
             except Exception as error:  # recorded for the tests; the stand-in keeps its last rules
                 self.errors.append(f"{type(error).__name__}: {error}")
+
+    def _visible(self, key: Key) -> bool:
+        """Whether a lagging Felix has seen this object's latest change yet."""
+        return self._seen.get(key, 0.0) + self.faults.programming_delay_s <= time.monotonic() + 0.01
 
     # --- one programming pass ---------------------------------------------------------------------------
 
@@ -122,10 +133,17 @@ class PolicyProgrammer:
         services = sorted({(port.protocol, port.port) for pod in pods for port in pod.ports})
         egress: list[str] = []
         ingress: list[str] = []
+        egress_icmp: list[str] = []
+        ingress_icmp: list[str] = []
         for source in pods:
             for destination in pods:
                 if source is destination:
                     continue
+                icmp = oracle.verdict(source, destination, None, "ICMP")
+                if icmp.egress.allowed:
+                    egress_icmp.append(f"{source.ip} . {destination.ip}")
+                if icmp.ingress.allowed:
+                    ingress_icmp.append(f"{source.ip} . {destination.ip}")
                 for protocol, port in services:
                     verdict = oracle.verdict(source, destination, port, protocol)
                     element = f"{source.ip} . {destination.ip} . {PROTOCOL_NUMBERS[protocol]} . {port}"
@@ -135,7 +153,7 @@ class PolicyProgrammer:
                         ingress.append(element)
         for node in self.lab.nodes.values():
             local = [str(p.ip) for p in pods if p.node == node.name]
-            self._install(node.netns, local, egress, ingress)
+            self._install(node.netns, local, (egress, ingress), (egress_icmp, ingress_icmp))
         self.programmed_version += 1
 
     def _pods(self, sandboxes: dict[tuple[str, str], Any]) -> list[Pod]:
@@ -145,6 +163,8 @@ class PolicyProgrammer:
             sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
             if sandbox is None or spec.get("hostNetwork"):
                 continue
+            if sandbox.started + self.faults.new_pod_programming_delay_s > time.monotonic() + 0.01:
+                continue  # not programmed yet: with the fault on, its interface drops everything
             ports = tuple(
                 ContainerPort(int(p["containerPort"]), p.get("protocol", "TCP"), p.get("name"))
                 for c in spec["containers"]
@@ -160,7 +180,7 @@ class PolicyProgrammer:
         for group_version, plural in POLICY_KINDS:
             for obj in self.store.items(group_version, plural):
                 key = (group_version, plural, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-                if policy_id(key) in self.faults.ignored_policies:
+                if policy_id(key) in self.faults.ignored_policies or not self._visible(key):
                     continue
                 metadata = {
                     k: obj["metadata"][k] for k in ("name", "namespace", "labels") if k in obj["metadata"]
@@ -172,23 +192,33 @@ class PolicyProgrammer:
             return load_manifest_text("", "stand-in API")
         return load_manifest_text(text, "stand-in API")
 
-    def _install(self, netns: str, local: list[str], egress: list[str], ingress: list[str]) -> None:
+    def _install(
+        self,
+        netns: str,
+        local: list[str],
+        ports: tuple[list[str], list[str]],
+        icmp: tuple[list[str], list[str]],
+    ) -> None:
         def elements(items: list[str]) -> str:
             return f"elements = {{ {', '.join(items)} }}" if items else ""
 
-        drop_unprogrammed = 'iifname "sp*" drop' if self.faults.unprogrammed_egress_dropped else ""
+        drop_unprogrammed = 'iifname "sp*" drop' if self.faults.new_pod_programming_delay_s else ""
         script = f"""table inet {TABLE}
 delete table inet {TABLE}
 table inet {TABLE} {{
   set local {{ type ipv4_addr; {elements(local)} }}
-  set egress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(egress)} }}
-  set ingress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(ingress)} }}
+  set egress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(ports[0])} }}
+  set ingress {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; {elements(ports[1])} }}
+  set egress_icmp {{ type ipv4_addr . ipv4_addr; {elements(icmp[0])} }}
+  set ingress_icmp {{ type ipv4_addr . ipv4_addr; {elements(icmp[1])} }}
   chain egress_check {{
     ip saddr . ip daddr . meta l4proto . th dport @egress return
+    meta l4proto icmp ip saddr . ip daddr @egress_icmp return
     drop
   }}
   chain ingress_check {{
     ip saddr . ip daddr . meta l4proto . th dport @ingress return
+    meta l4proto icmp ip saddr . ip daddr @ingress_icmp return
     drop
   }}
   chain forward {{
