@@ -37,7 +37,7 @@ class Faults:
     programming_delay_s: float = 0.0  # Felix lag: policy changes take effect this long after the apply
     new_pod_programming_delay_s: float = 0.0  # > 0: a new pod sends nothing until programmed this much later
     hang_exec: bool = False  # exec upgrades are never answered
-    never_ready: set[str] = field(default_factory=set)  # pod names whose container never becomes ready
+    never_ready: set[str] = field(default_factory=set)  # workload names (pod name or its `-<name>` suffix)
     vxlan_mtu: dict[str, int] = field(default_factory=dict)  # node -> lowered VXLAN MTU
 
 
@@ -56,6 +56,11 @@ class StandinCluster:
     @property
     def store(self) -> ObjectStore:
         return self.api.store
+
+    def lab_set_vxlan_mtu(self, node: str, mtu: int) -> None:
+        """The fault switch for one node's VXLAN MTU, while the cluster runs."""
+        self.faults.vxlan_mtu[node] = mtu
+        run(["ip", "-n", self.lab.nodes[node].netns, "link", "set", "vxlan0", "mtu", str(mtu)])
 
     def everything(self) -> list[str]:
         """`kind namespace/name` of every namespace, pod and configmap: what a leak check lists."""
@@ -134,7 +139,8 @@ def standin_cluster(workdir: Path, *, register_cluster: str = "finland", context
             programmer = PolicyProgrammer(api.store, lab, faults)
         kubelet = Kubelet(
             api.store, lab, workdir,
-            never_ready=lambda pod: pod["metadata"]["name"] in faults.never_ready,
+            never_ready=lambda pod: _named(pod["metadata"]["name"], faults.never_ready),
+            new_pod_delay_s=lambda: faults.new_pod_programming_delay_s,
             on_network_change=programmer.pods_changed if programmer else (lambda: None),
         )  # fmt: skip
         endpoint = ExecEndpoint(
@@ -169,3 +175,8 @@ def _pid(kubelet: Kubelet, namespace: str, name: str) -> int | None:
     if sandbox is None or sandbox.process is None or sandbox.process.poll() is not None:
         return None
     return sandbox.process.pid
+
+
+def _named(pod: str, names: set[str]) -> bool:
+    """Whether `pod` is one of `names`, also under a run-id prefix (`cc-<run>-<name>`)."""
+    return any(pod == name or pod.endswith(f"-{name}") for name in names)

@@ -65,6 +65,7 @@ class Sandbox:
     container_id: str = field(default_factory=lambda: secrets.token_hex(32))
     started: float = field(default_factory=time.monotonic)
     booted: threading.Event = field(default_factory=threading.Event)
+    programmable_at: float = 0.0  # when the stand-in's Felix programs it (the new-pod fault delays this)
 
 
 def pod_key(namespace: str, name: str) -> Key:
@@ -82,7 +83,9 @@ class Kubelet:
         *,
         never_ready: Callable[[Obj], bool] = lambda pod: False,
         on_network_change: Callable[[], None] = lambda: None,
+        new_pod_delay_s: Callable[[], float] = lambda: 0.0,
     ) -> None:
+        self.new_pod_delay_s = new_pod_delay_s
         self.store, self.lab, self.workdir = store, lab, workdir
         self.never_ready = never_ready
         self.on_network_change = on_network_change
@@ -168,6 +171,7 @@ class Kubelet:
             sandbox = Sandbox(
                 key, f"{self.lab.prefix}-p{self._ports}", f"10.244.{node.index}.{host}", node.name, log
             )
+        sandbox.programmable_at = sandbox.started + self.new_pod_delay_s()
         self.sandboxes[key] = sandbox
         self._pool.submit(self._boot, pod, sandbox, volumes, f"sp{self._ports}")
 

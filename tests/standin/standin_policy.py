@@ -59,7 +59,7 @@ class PolicyProgrammer:
         self.store, self.lab, self.faults = store, lab, faults
         self.kubelet: Any = None  # set by the cluster: where each pod's sandbox (address, node) is
         self._due: list[float] = []  # when to program next (a heap)
-        self._seen: dict[Key, float] = {}  # when each watched object last changed
+        self._visible_at: dict[Key, float] = {}  # when a lagging Felix acts on each object's last change
         self._wake = threading.Condition()
         self._stopping = False
         self.programmed_version = 0  # increments with every programming pass, for tests
@@ -79,9 +79,10 @@ class PolicyProgrammer:
     def _changed(self, event: str, key: Key, obj: Obj) -> None:
         if (key[0], key[1]) in WATCHED:
             now = time.monotonic()
-            self._seen[key] = now  # a lagging Felix has not seen it before now + programming_delay_s
+            delay = self.faults.programming_delay_s
+            self._visible_at[key] = now + delay  # a lagging Felix acts on this change only then
             self._schedule(now)
-            self._schedule(now + self.faults.programming_delay_s)
+            self._schedule(now + delay)
 
     def pods_changed(self) -> None:
         now = time.monotonic()
@@ -111,7 +112,7 @@ class PolicyProgrammer:
 
     def _visible(self, key: Key) -> bool:
         """Whether a lagging Felix has seen this object's latest change yet."""
-        return self._seen.get(key, 0.0) + self.faults.programming_delay_s <= time.monotonic() + 0.01
+        return self._visible_at.get(key, 0.0) <= time.monotonic() + 0.01
 
     # --- one programming pass ---------------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class PolicyProgrammer:
             sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
             if sandbox is None or spec.get("hostNetwork"):
                 continue
-            if sandbox.started + self.faults.new_pod_programming_delay_s > time.monotonic() + 0.01:
+            if sandbox.programmable_at > time.monotonic() + 0.01:
                 continue  # not programmed yet: with the fault on, its interface drops everything
             ports = tuple(
                 ContainerPort(int(p["containerPort"]), p.get("protocol", "TCP"), p.get("name"))

@@ -61,8 +61,18 @@ def suites_command(cluster: StandinCluster, reports: Path, *extra: str) -> list[
     ]  # fmt: skip
 
 
-def run_suites(cluster: StandinCluster, reports: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONPATH": str(REPO / "src")}
+def suites_env(cluster: StandinCluster) -> dict[str, str]:
+    """The environment of a suites run: the stand-in's kubeconfig, this checkout's code, and the
+    stand-in helpers importable (for `-p standin_timeouts`)."""
+    path = os.pathsep.join([str(REPO / "src"), str(Path(__file__).resolve().parent)])
+    return {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONPATH": path}
+
+
+def run_suites(
+    cluster: StandinCluster, reports: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the suites against `cluster`, waiting at most SUITES_TIMEOUT_S."""
+    env = {**suites_env(cluster), **(env or {})}
     return subprocess.run(
         suites_command(cluster, reports, *extra), cwd=REPO, env=env, capture_output=True, text=True,
         timeout=SUITES_TIMEOUT_S, check=False,
