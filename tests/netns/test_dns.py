@@ -74,3 +74,26 @@ def test_resolver_defaults_to_resolv_conf(lab: NetnsLab, executor: NetnsExecutor
     result = _ask(lab, executor, DNS_RECORD, "udp", server=None)
     assert result["server"] == f"{lab.pods['kube-system/dns'].ip}:53"
     assert result["addresses"] == [lab.pods["tenant-a/web-2"].ip]
+
+
+def test_a_flow_to_a_foreign_resolver_is_a_dns_query_that_any_answer_proves(
+    lab: NetnsLab, executor: NetnsExecutor, dns_server: str, policy: Policy
+) -> None:
+    # Issue 9, item 11: kind's upstream resolver (Docker's embedded DNS) sends no identity; a flow to it is
+    # probed with an A query, over the flow's protocol. dnsmasq stands in for it here.
+    from calico_conformance.probe.runner import ProbeEndpoint, run_matrix
+    from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+
+    resolver = "upstream/resolver"
+    endpoints = {**lab.endpoints(), resolver: ProbeEndpoint("", dns_server, None, dns_name=DNS_RECORD)}
+    flows = {protocol: Flow("tenant-a/web-1", resolver, 53, protocol) for protocol in ("UDP", "TCP")}
+    expected = ExpectedMatrix(dict.fromkeys(flows.values(), Expectation(True)))
+    result = run_matrix(executor, endpoints, expected, timeout_s=PROBE_TIMEOUT_S, converge_timeout_s=8.0,
+                        round_interval_s=0.05)  # fmt: skip
+    assert result.ok, result.comparison().render()
+    policy([f"ip daddr {dns_server} udp dport 53 drop"])
+    blocked = run_matrix(executor, endpoints, expected, timeout_s=PROBE_TIMEOUT_S, converge_timeout_s=1.5,
+                         round_interval_s=0.05)  # fmt: skip
+    assert blocked.observed[flows["UDP"]].verdict is not ProbeVerdict.ALLOWED  # the query went unanswered
+    assert blocked.observed[flows["TCP"]].verdict is ProbeVerdict.ALLOWED
+    assert not blocked.comparison().ok

@@ -19,6 +19,7 @@ from typing import Any
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from calico_conformance.cluster.inventory import ObjectRef
+from calico_conformance.cluster.readiness import CNI_CONTAINER_ID, CNI_POD_IP, CNI_POD_IPS
 from calico_conformance.cluster.served import ServedResource, is_served, resource_for_kind, served_resources
 
 PINNED = ("v3.31.7", "v3.27.5")
@@ -113,3 +114,21 @@ class ServedFakeApi:
         if not is_served(self.release, "v1", "pods/log"):  # CoreV1Api.read_namespaced_pod_log's path
             raise ResourceNotFoundError("pods/log is not served")
         return ""
+
+
+class CniFakeApi(ServedFakeApi):
+    """Created pods come up as the kubelet and Calico's CNI leave them: containers ready, an IP, and the
+    CNI's annotations (projectcalico/calico v3.31.7 libcalico-go/lib/backend/k8s/resources/
+    workloadendpoint.go:132-138)."""
+
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        obj = super().create(manifest)
+        if obj["kind"] == "Pod":
+            ip = f"10.244.1.{self.uids}"
+            obj["metadata"]["annotations"] = {
+                **obj["metadata"].get("annotations", {}),
+                CNI_POD_IP: f"{ip}/32", CNI_POD_IPS: f"{ip}/32", CNI_CONTAINER_ID: f"c{self.uids}",
+            }  # fmt: skip
+            obj["status"] = {"phase": "Running", "podIP": ip,
+                             "conditions": [{"type": "ContainersReady", "status": "True"}]}  # fmt: skip
+        return obj

@@ -111,3 +111,30 @@ def test_version_and_description() -> None:
     assert "Calico v3.31.7" in text
     assert "IPPools: default-ipv4-ippool=10.245.0.0/16 vxlan=Always ipip=-" in text
     assert "FelixConfiguration: bpfEnabled=False" in text
+
+
+def _pool(api_version: str, cidr: str) -> dict[str, object]:
+    return {"apiVersion": api_version, "kind": "IPPool", "metadata": {"name": "default-ipv4-ippool"},
+            "spec": {"cidr": cidr, "blockSize": 26}}  # fmt: skip
+
+
+@pytest.mark.parametrize("release", ["v3.31.7", "v3.27.5"])
+def test_without_the_calico_api_server_the_audit_reads_the_crds(release: str) -> None:
+    # crd.projectcalico.org/v1 ippools, felixconfigurations and clusterinformations are in both releases'
+    # CRD manifests (cluster/data/served-resources); projectcalico.org/v3 exists only with the API server.
+    from tests.unit.cluster_fake_api import ServedFakeApi
+
+    from calico_conformance.cluster.audit import read_audit
+
+    bare = ServedFakeApi(release, calico_api_server=False)
+    bare.create(_pool("crd.projectcalico.org/v1", "10.244.0.0/16"))
+    audit = read_audit(bare, "finland", network_mtu=None)  # type: ignore[arg-type]
+    assert [pool["spec"]["cidr"] for pool in audit.ip_pools] == ["10.244.0.0/16"]
+    assert "no Calico API server: Calico objects read from crd.projectcalico.org/v1" in audit.notes
+    assert ("projectcalico.org/v3", "IPPool") not in bare.asked
+
+    served = ServedFakeApi(release)
+    served.create(_pool("projectcalico.org/v3", "10.245.0.0/16"))
+    audit = read_audit(served, "germany", network_mtu=None)  # type: ignore[arg-type]
+    assert [pool["spec"]["cidr"] for pool in audit.ip_pools] == ["10.245.0.0/16"]
+    assert audit.notes == ("no kube-system/kubeadm-config (not a kubeadm cluster)",)

@@ -21,7 +21,10 @@ from calico_conformance.cluster.deploy import (
     control_namespace,
     control_tier_manifests,
     control_workload,
+    mtu_peer_key,
+    mtu_peer_workload,
     read_policy_manifests,
+    source_control_service,
     worker_nodes,
 )
 from calico_conformance.cluster.finish import journal_inventories
@@ -248,3 +251,44 @@ def test_schema_problems_name_the_document(tmp_path: Path) -> None:
     assert policy_schema_problems(tmp_path, "3.31") == [
         f"{tmp_path}: NetworkPolicy p: spec.ingress[0]: 'action' is a required property"
     ]
+
+
+def test_every_layout_workload_reaches_the_control_pod_through_the_control_tier(layout: TenancyLayout) -> None:
+    # The source control (issue 9, item 3): kube-dns, whose every pod-to-pod flow the reference policies
+    # deny, still reaches the control pod, so a round in which it cannot is a source that cannot send.
+    before, after, pods = oracles(layout)
+    port, protocol = source_control_service(layout.canary_services)
+    unreachable_before = 0
+    for source in pods:
+        flow = Flow(source.key, control_key(RUN), port, protocol)
+        assert after.verdict_for(flow).allowed, str(after.verdict_for(flow))
+        unreachable_before += not before.verdict_for(flow).allowed
+    assert unreachable_before > 0  # the reference policies' egress denies would block it otherwise
+
+
+def test_a_deployment_keeps_its_source_control_across_workers() -> None:
+    deployment = Deployment({}, None, source_control="cc-r1-control/control", source_control_service=(9999, "TCP"))
+    restored = Deployment.from_state(json.loads(json.dumps(deployment.to_state())))
+    assert restored.source_control_probe() == ("cc-r1-control/control", 9999, "TCP")
+    assert Deployment({}, None).source_control_probe() is None
+
+
+def test_the_mtu_peer_stands_beside_the_control_pod_on_another_node(layout: TenancyLayout) -> None:
+    # Issue 9, item 6: the MTU is measured between these two, in the run's own namespace, which the
+    # reference policy sets (tiered and tierless) do not select: no control tier is needed for it.
+    canary = layout.canary_services
+    workloads = [*layout.all_workloads, control_workload(RUN, canary), mtu_peer_workload(RUN, canary)]
+    pods = {pod.workload: pod for pod in plan_probe_pods(workloads, ["w1", "w2"])}
+    assert pods[control_key(RUN)].node != pods[mtu_peer_key(RUN)].node
+    assert pods[mtu_peer_key(RUN)].namespace == control_namespace(RUN)
+    pool = IPv4Network("10.244.0.0/16")
+    control = Pod("control", control_namespace(RUN), pool[250], labels=Labels.of({"app": "control"}))
+    peer = Pod("mtu-peer", control_namespace(RUN), pool[251], labels=Labels.of({"app": "mtu-peer"}))
+    namespaces = [*layout_namespaces(layout),
+                  Namespace(control_namespace(RUN), Labels.of({"kubernetes.io/metadata.name": control_namespace(RUN)}))]  # fmt: skip
+    for policies in ("reference", "reference-v3.27"):  # neither selects the run's own namespace
+        oracle = Oracle(namespaces=namespaces, pods=[control, peer],
+                        resources=load_manifests([REPO / "policies" / policies]))  # fmt: skip
+        for service in canary:
+            flow = Flow(control.key, peer.key, service.port, service.protocol)
+            assert oracle.verdict_for(flow).allowed, (policies, str(oracle.verdict_for(flow)))

@@ -21,6 +21,7 @@ from calico_conformance.cluster.probe_pods import (
     AGENT_FILE,
     NEVER_READY_GATE,
     RUN_LABEL,
+    ProbePod,
     agent_configmap_name,
     plan_probe_pods,
     render_agent_configmap,
@@ -107,7 +108,24 @@ def test_the_agent_comes_from_the_configmap_named_by_its_content(layout: Tenancy
         {"name": "agent", "configMap": {"name": configmap["metadata"]["name"]}}
     ]
     assert configmap["data"] == {AGENT_FILE: AGENT}
-    assert agent_configmap_name(AGENT) != agent_configmap_name(AGENT + "# changed\n")
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT + "# changed\n", "r1")
+
+
+def test_two_runs_never_share_an_agent_configmap() -> None:
+    # Two concurrent kubeconfig runs probing the same existing namespace would otherwise write, and delete,
+    # one ConfigMap between them (issue 9, item 10).
+    assert agent_configmap_name(AGENT, "r1") != agent_configmap_name(AGENT, "r2")
+    assert agent_configmap_name(AGENT, "r1").startswith("cc-r1-agent-")
+    assert render_agent_configmap("x", AGENT, "r2")["metadata"]["name"] == agent_configmap_name(AGENT, "r2")
+
+
+def test_probe_pods_ask_for_net_raw_and_pass_the_pod_schema(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.schemas import validate_manifest
+
+    for spec in rendered(layout):
+        (container,) = spec["spec"]["containers"]
+        assert container["securityContext"] == {"capabilities": {"add": ["NET_RAW"]}}
+        assert validate_manifest(spec) == []
 
 
 def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layout: TenancyLayout) -> None:
@@ -117,7 +135,35 @@ def test_pods_spread_over_nodes_so_the_matrix_has_same_and_cross_node_pairs(layo
     same, cross = same_node_pairs(pods)
     assert same > 0
     assert cross > 0
-    assert [pod.node for pod in pods[:4]] == [NODES[0], NODES[1], NODES[0], NODES[1]]
+    assert [pod.node for pod in pods[:4]] == [NODES[0], NODES[1], NODES[1], NODES[0]]  # each namespace shifts
+
+
+def _flow_kind(layout: TenancyLayout, source: ProbePod, destination: ProbePod) -> tuple[str, str, str]:
+    """(source, destination, relation): sentinel / workload / outsider, and same or other namespace."""
+
+    def category(pod: ProbePod) -> str:
+        namespace, name = pod.workload.split("/")
+        if layout.outsider is not None and namespace == layout.outsider.name:
+            return "outsider"
+        sentinel = layout.all_namespaces[0].workloads[0].name  # the layout puts the sentinel first
+        return "sentinel" if name == sentinel else "workload"
+
+    same = source.workload.split("/")[0] == destination.workload.split("/")[0]
+    return category(source), category(destination), "same namespace" if same else "other namespace"
+
+
+def test_every_kind_of_layout_flow_has_a_cross_node_instance(layout: TenancyLayout) -> None:
+    # Issue 9, item 9: with the sentinel first in every namespace, a plain round-robin put every
+    # sentinel on the first worker: sentinel <-> sentinel and outsider -> sentinel never crossed nodes.
+    pods = plan_probe_pods(layout.all_workloads, NODES, canary=layout.canary_services)
+    kinds: dict[tuple[str, str, str], set[bool]] = {}
+    for source in pods:
+        for destination in pods:
+            if source is not destination:
+                kinds.setdefault(_flow_kind(layout, source, destination), set()).add(source.node != destination.node)
+    assert ("sentinel", "sentinel", "other namespace") in kinds
+    assert ("outsider", "sentinel", "other namespace") in kinds
+    assert sorted(kind for kind, crossing in kinds.items() if True not in crossing) == []
 
 
 def test_one_node_gives_only_same_node_pairs_and_no_node_is_an_error(layout: TenancyLayout) -> None:

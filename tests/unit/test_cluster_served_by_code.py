@@ -14,19 +14,15 @@ import ast
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
-from tests.unit.cluster_fake_api import PINNED, ServedFakeApi
+from tests.unit.cluster_fake_api import PINNED, CniFakeApi, ServedFakeApi
 
 from calico_conformance.cluster import audit as audits
 from calico_conformance.cluster.deploy import control_tier_manifests, start_probe_pods
 from calico_conformance.cluster.probe_pods import plan_probe_pods
 from calico_conformance.cluster.readiness import (
-    CNI_CONTAINER_ID,
-    CNI_POD_IP,
-    CNI_POD_IPS,
     calico_v3_resources,
 )
 from calico_conformance.cluster.releases import RELEASES
@@ -46,26 +42,26 @@ KIND = re.compile(r"^[A-Z][A-Za-z]+$")
 ONLY_WITH_TIERS = {("projectcalico.org/v3", "Tier")}
 
 
-def _constants(tree: ast.Module) -> dict[str, str]:
-    found = {}  # module and function level alike: `api = "projectcalico.org/v3"` inside a renderer
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
+def _constants(tree: ast.Module) -> dict[str, set[str]]:
+    """Every string a name is ever given, module and function level alike (`api = "projectcalico.org/v3"`
+    inside a renderer; `calico = CALICO_API` then `calico = CALICO_CRDS` in the audit: both count)."""
+    found: dict[str, set[str]] = {}
+    assignments = [node for node in ast.walk(tree) if isinstance(node, ast.Assign)]
+    for _ in range(3):  # names assigned from names, a few levels deep
+        for node in assignments:
+            values = _texts(node.value, found)
             for target in node.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = node.value.value
+                if isinstance(target, ast.Name) and values:
+                    found.setdefault(target.id, set()).update(values)
     return found
 
 
-def _text(node: ast.AST | None, constants: Mapping[str, str]) -> str | None:
+def _texts(node: ast.AST | None, constants: Mapping[str, set[str]]) -> set[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
+        return {node.value}
     if isinstance(node, ast.Name):
-        return constants.get(node.id)
-    return None
+        return set(constants.get(node.id, ()))
+    return set()
 
 
 def asked_for(source: str, where: str) -> Iterator[tuple[str, str, str]]:
@@ -73,21 +69,22 @@ def asked_for(source: str, where: str) -> Iterator[tuple[str, str, str]]:
     tree = ast.parse(source)
     constants = _constants(tree)
     for node in ast.walk(tree):
-        pair: tuple[str | None, str | None] = (None, None)
+        pair: tuple[set[str], set[str]] = (set(), set())
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in CALLS and len(node.args) >= 2:
-                pair = (_text(node.args[0], constants), _text(node.args[1], constants))
+                pair = (_texts(node.args[0], constants), _texts(node.args[1], constants))
         elif isinstance(node, ast.Dict):
-            keys = [_text(key, {}) for key in node.keys]
+            keys = [next(iter(_texts(key, {})), None) for key in node.keys]
             if "apiVersion" in keys and "kind" in keys:
-                pair = (_text(node.values[keys.index("apiVersion")], constants),
-                        _text(node.values[keys.index("kind")], constants))  # fmt: skip
+                pair = (_texts(node.values[keys.index("apiVersion")], constants),
+                        _texts(node.values[keys.index("kind")], constants))  # fmt: skip
         elif isinstance(node, ast.Tuple) and len(node.elts) == 2:
-            pair = (_text(node.elts[0], constants), _text(node.elts[1], constants))
-        api_version, kind = pair
-        if api_version and kind and GROUP_VERSION.match(api_version) and KIND.match(kind) and kind != "List":
-            yield api_version, kind, f"{where}:{getattr(node, 'lineno', 0)}"
+            pair = (_texts(node.elts[0], constants), _texts(node.elts[1], constants))
+        for api_version in sorted(pair[0]):
+            for kind in sorted(pair[1]):
+                if GROUP_VERSION.match(api_version) and KIND.match(kind) and kind != "List":
+                    yield api_version, kind, f"{where}:{getattr(node, 'lineno', 0)}"
 
 
 def live_code_asks() -> list[tuple[str, str, str]]:
@@ -99,6 +96,7 @@ def test_the_scan_finds_what_the_live_code_is_known_to_ask_for() -> None:
     assert {("v1", "Pod"), ("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("v1", "Node"),
             ("apps/v1", "Deployment"), ("operator.tigera.io/v1", "TigeraStatus"),
             ("operator.tigera.io/v1", "Installation"), ("projectcalico.org/v3", "IPPool"),
+            ("crd.projectcalico.org/v1", "IPPool"), ("crd.projectcalico.org/v1", "FelixConfiguration"),
             ("projectcalico.org/v3", "GlobalNetworkPolicy"), ("projectcalico.org/v3", "Tier")} <= kinds  # fmt: skip
 
 
@@ -131,23 +129,6 @@ def test_tiers_are_asked_for_only_where_served() -> None:
 
 
 # --- the code paths themselves, against a fake that serves only what the release does --------------------
-
-
-class CniFakeApi(ServedFakeApi):
-    """Created pods come up as the kubelet and Calico's CNI leave them: containers ready, an IP, and the
-    CNI's annotations (libcalico-go/lib/backend/k8s/resources/workloadendpoint.go:132-138, v3.31.7)."""
-
-    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        obj = super().create(manifest)
-        if obj["kind"] == "Pod":
-            ip = f"10.244.1.{self.uids}"
-            obj["metadata"]["annotations"] = {
-                **obj["metadata"].get("annotations", {}),
-                CNI_POD_IP: f"{ip}/32", CNI_POD_IPS: f"{ip}/32", CNI_CONTAINER_ID: f"c{self.uids}",
-            }  # fmt: skip
-            obj["status"] = {"phase": "Running", "podIP": ip,
-                             "conditions": [{"type": "ContainersReady", "status": "True"}]}  # fmt: skip
-        return obj
 
 
 @pytest.mark.parametrize("release", PINNED)

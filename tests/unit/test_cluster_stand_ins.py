@@ -137,8 +137,8 @@ ENDPOINTS = {
 STAND_INS = StandIns(
     {
         ROGUE: ProbeEndpoint("cc/rogue", "10.244.1.9", NODES[0]),
-        ECHO_0: ProbeEndpoint("cc/echo-0", "172.18.0.3", NODES[0]),
-        ECHO_1: ProbeEndpoint("cc/echo-1", "172.18.0.4", NODES[1]),
+        ECHO_0: ProbeEndpoint("cc/echo-0", "172.18.0.3", NODES[0], source_address="172.18.0.3"),
+        ECHO_1: ProbeEndpoint("cc/echo-1", "172.18.0.4", NODES[1], source_address="172.18.0.4"),
     },
     ROGUE,
     (ECHO_0, ECHO_1),
@@ -189,14 +189,42 @@ def test_without_an_outside_echo_outside_flows_are_unsupported_with_the_reason(l
 
 def test_flows_from_outside_come_from_an_echo_on_another_node(layout: TenancyLayout) -> None:
     into_shop = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")  # shop runs on NODES[0]
-    into_sentinel = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")  # the sentinel on NODES[1]
+    into_sentinel = Flow("192.0.2.10", "customer-b/sentinel", 8080, "TCP")  # the sentinel on NODES[1]
     plan = probed_flows(_denied(into_shop, into_sentinel), layout, STAND_INS, ENDPOINTS)
     # A host reaching a pod on its own node is always allowed (calico-semantics.md §1.1): never that pair.
     assert plan.probed_as == {
         into_shop: Flow(ECHO_1, "customer-a/shop", 8443, "TCP"),
-        into_sentinel: Flow(ECHO_0, "customer-b/sentinel", None, "ICMP"),
+        into_sentinel: Flow(ECHO_0, "customer-b/sentinel", 8080, "TCP"),
     }
     assert (plan.unsupported, plan.conflicts) == ({}, {})
+
+
+def test_icmp_from_outside_is_unsupported_because_no_one_can_confirm_its_source(layout: TenancyLayout) -> None:
+    ping = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")
+    plan = probed_flows(_denied(ping), layout, STAND_INS, ENDPOINTS)
+    assert set(plan.unsupported) == {ping}
+    assert "pod-pool address" in plan.unsupported[ping]
+
+
+def test_an_outside_sender_whose_address_is_inside_the_pod_pool_is_never_used(layout: TenancyLayout) -> None:
+    # Unbound, a node's traffic to a pod on another node leaves vxlan.calico with the node's tunnel address,
+    # allocated from the pod IP pool (projectcalico/calico v3.31.7 felix/dataplane/linux/vxlan_mgr.go):
+    # "outside" traffic from such an address would miss a `notNets: [<pod CIDR>]` hole and pass falsely.
+    flow = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    plan = probed_flows(_denied(flow), layout, STAND_INS, ENDPOINTS, [IPv4Network("172.18.0.0/16")])
+    assert set(plan.unsupported) == {flow}
+    assert "inside the pod network (172.18.0.0/16)" in plan.unsupported[flow]
+    assert len(plan.expected) == 0
+    fine = probed_flows(_denied(flow), layout, STAND_INS, ENDPOINTS, [IPv4Network("10.244.0.0/16")])
+    assert fine.probed_as == {flow: Flow(ECHO_1, "customer-a/shop", 8443, "TCP")}
+
+
+def test_outside_echoes_send_from_their_node_address(layout: TenancyLayout) -> None:
+    pods = stand_in_pods(layout, CONTROL_NS, NODES, outside_echo=True)
+    started = {pod.workload: ProbeEndpoint(pod.key, f"172.18.0.{n}", pod.node) for n, pod in enumerate(pods)}
+    found = stand_ins_from(pods, started, outside_echo=True)
+    assert [found.endpoints[key].source_address for key in (ECHO_0, ECHO_1)] == ["172.18.0.1", "172.18.0.2"]
+    assert found.endpoints[ROGUE].source_address is None
 
 
 def test_flows_from_outside_with_an_echo_on_the_destination_s_node_only_are_unsupported(
@@ -270,3 +298,22 @@ def test_a_state_written_before_stand_ins_has_none() -> None:
     assert deployment.stand_ins == StandIns()
     assert deployment.stand_ins.rogue_dns is None
     assert deployment.stand_ins.no_outside_reason == NO_OUTSIDE_ECHO
+
+
+def test_the_reproduce_command_of_a_stand_in_flow_names_the_stand_in_probed(layout: TenancyLayout) -> None:
+    from calico_conformance.cluster.commands import KubeAccess
+    from calico_conformance.cluster.stand_ins import reproduce_command
+
+    inbound = Flow("192.0.2.10", "customer-a/shop", 8443, "TCP")
+    ping = Flow("192.0.2.10", "customer-b/sentinel", None, "ICMP")
+    plan = probed_flows(_denied(inbound, ping), layout, STAND_INS, ENDPOINTS)
+    every = {**ENDPOINTS, **STAND_INS.endpoints}
+    access = KubeAccess(Path("/run/finland.kubeconfig"), "kind-finland")
+    command = reproduce_command(inbound, plan, every, access=access, agent_path="/opt/a.py", timeout_s=1.0)
+    # Sent from the echo pod on the other node, bound to its node address, to the shop's pod IP:
+    assert "--namespace=cc echo-1 --" in command
+    assert '"ip":"10.244.1.5"' in command
+    assert '"bind":"172.18.0.4"' in command
+    assert command.endswith(f"# sent from the stand-in {ECHO_1} (172.18.0.4)")
+    unprobed = reproduce_command(ping, plan, every, access=access, agent_path="/opt/a.py", timeout_s=1.0)
+    assert unprobed.startswith(f"# {ping} was not probed: ")

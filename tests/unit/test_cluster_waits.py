@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from calico_conformance.cluster.waits import FakeClock, Progress, Timeouts, WaitTimeout, wait_for
+from calico_conformance.cluster.waits import FakeClock, Progress, Timeouts, WaitTimeout, timed, wait_for
 
 
 def test_returns_the_first_progress_that_is_done_without_sleeping_after_it() -> None:
@@ -127,3 +127,27 @@ def test_scaled_keeps_the_poll_interval() -> None:
 
     assert slow.tigera_status_s == 2 * Timeouts().tigera_status_s
     assert slow.poll_interval_s == Timeouts().poll_interval_s
+
+
+def test_every_wait_logs_its_start_and_its_end_with_seconds() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    answers = iter([Progress(False, "not yet"), Progress(True, "there")])
+    wait_for("the thing", lambda: next(answers), timeout_s=10, interval_s=2, clock=clock, sleep=clock.sleep,
+             log=lines.append)  # fmt: skip
+    assert lines == ["start: waiting for the thing", "done: waiting for the thing in 2.0s"]
+
+
+def test_a_timed_step_that_fails_says_so_with_its_seconds() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+
+    def create() -> None:
+        with timed("finland: creating the kind cluster", log=lines.append, clock=clock):
+            clock.sleep(41.5)
+            raise RuntimeError("docker is gone")
+
+    with pytest.raises(RuntimeError):
+        create()
+    assert lines == ["start: finland: creating the kind cluster",
+                     "failed: finland: creating the kind cluster after 41.5s (RuntimeError)"]  # fmt: skip

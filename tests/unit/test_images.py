@@ -48,7 +48,7 @@ def test_default_lists_the_331_operator_every_component_and_the_probe_image(
     for component in REQUIRED_COMPONENTS:
         assert f"quay.io/{component}:v3.31.7" in listed, component
     assert NETSHOOT_IMAGE in listed
-    assert len(listed) == len(set(listed)) == 1 + len(REQUIRED_COMPONENTS) + 1
+    assert len(listed) == len(set(listed)) == 1 + len(REQUIRED_COMPONENTS) + 1 + 1  # + the kind node image
 
 
 def test_327_lists_its_own_operator_and_tags(capsys: pytest.CaptureFixture[str]) -> None:

@@ -259,3 +259,64 @@ def test_an_exec_being_opened_leaves_the_shared_api_client_to_plain_requests() -
     assert log == "log"
     assert b"upgrade: websocket" not in endpoint.rest_request.lower()
     assert len(opened) == 1
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A TCP endpoint that accepts connections and never answers: an API server (or proxy) that hangs the
+    exec upgrade. kubernetes/stream/ws_client.py create_websocket opens the websocket without a timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_hung_exec_upgrade_is_that_sources_executor_error_within_the_deadline(silent_endpoint: str) -> None:
+    configuration = Configuration(host=silent_endpoint)
+    executor = KubeExecutor(stream_exec(CoreV1Api(ApiClient(configuration))))
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(executor.run_batch("x/pod", [connect_job("0", "10.0.0.1", 80, "tcp")], deadline_s=1.0))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)  # a hang guard only: without the deadline the upgrade would block for ever
+    assert not worker.is_alive(), "the exec upgrade hung past the batch deadline"
+    (error,) = outcome
+    assert isinstance(error, ExecutorError)
+    assert str(error).startswith("x/pod: exec could not start: the upgrade did not complete within the batch deadline")
+
+
+def test_the_installed_client_reads_frames_buffered_in_the_tls_socket() -> None:
+    # kubernetes-client/python bc0b96f36 (in 37.0.3, pinned in pyproject.toml): WSClient.update checks
+    # SSLSocket.pending() before polling, so a status frame decrypted along with earlier data is not lost.
+    import inspect
+    from importlib.metadata import version
+
+    from kubernetes.stream.ws_client import WSClient
+
+    major, minor, patch = (int(part) for part in version("kubernetes").split(".")[:3])
+    assert (37, 0, 3) <= (major, minor, patch) < (38, 0, 0)
+    assert "self.sock.sock.pending()" in inspect.getsource(WSClient.update)

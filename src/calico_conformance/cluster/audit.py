@@ -150,8 +150,17 @@ def describe(audit: ClusterAudit) -> str:
     return "\n".join(lines)
 
 
+CALICO_API = "projectcalico.org/v3"
+CALICO_CRDS = "crd.projectcalico.org/v1"
+
+
 def read_audit(kube: KubeClient, cluster: str, *, network_mtu: int | None) -> ClusterAudit:
-    """Read (never write): kubeadm-config, IPPools, the Installation, FelixConfiguration, the version."""
+    """Read (never write): kubeadm-config, IPPools, the Installation, FelixConfiguration, the version.
+
+    The Calico objects are read through the Calico API server (`projectcalico.org/v3`) when the cluster
+    runs one, and otherwise from the CRDs it stores them in (`crd.projectcalico.org/v1`, same kinds and
+    shapes): an operator install without an APIServer, or a manifest install, still has its IPPools.
+    """
     notes = []
     kubeadm_config = kube.get_named("v1", "ConfigMap", "kubeadm-config", "kube-system")
     kubeadm = None
@@ -160,10 +169,14 @@ def read_audit(kube: KubeClient, cluster: str, *, network_mtu: int | None) -> Cl
     else:
         notes.append("no kube-system/kubeadm-config (not a kubeadm cluster)")
     installation = kube.get_named("operator.tigera.io/v1", "Installation", "default")
-    felix = kube.get_named("projectcalico.org/v3", "FelixConfiguration", "default")
-    information = kube.get_named("projectcalico.org/v3", "ClusterInformation", "default")
+    calico = CALICO_API
+    if "ippools" not in kube.served_resources("projectcalico.org", "v3"):
+        calico = CALICO_CRDS
+        notes.append(f"no Calico API server: Calico objects read from {CALICO_CRDS}")
+    felix = kube.get_named(calico, "FelixConfiguration", "default")
+    information = kube.get_named(calico, "ClusterInformation", "default")
     version = installation_calico_version(installation) or (information or {}).get("spec", {}).get(
         "calicoVersion"
     )
-    pools = tuple(kube.list_objects("projectcalico.org/v3", "IPPool"))
+    pools = tuple(kube.list_objects(calico, "IPPool"))
     return ClusterAudit(cluster, kubeadm, pools, installation, felix, version, network_mtu, tuple(notes))

@@ -24,7 +24,7 @@ from calico_conformance.cluster.readiness import (
     tigera_status_available,
 )
 from calico_conformance.cluster.releases import release_for
-from calico_conformance.cluster.waits import Progress, Timeouts, wait_for
+from calico_conformance.cluster.waits import Progress, Timeouts, progress, timed, wait_for
 
 Log = Callable[[str], None]
 
@@ -39,9 +39,26 @@ def install_calico(
     timeouts: Timeouts,
     mtu: int | None = None,
     registry: str | None = None,
-    log: Log = print,
+    log: Log = progress,
 ) -> None:
     """Apply the pinned release to `cluster` and return once Calico is ready there."""
+    with timed(f"{cluster.name}: installing Calico {release_for(calico_version).tag}", log=log):
+        _install(access, kube, cluster, manifests, calico_version=calico_version, timeouts=timeouts, mtu=mtu,
+                 registry=registry, log=log)  # fmt: skip
+
+
+def _install(
+    access: KubeAccess,
+    kube: KubeClient,
+    cluster: PodNetwork,
+    manifests: dict[str, Path],
+    *,
+    calico_version: str,
+    timeouts: Timeouts,
+    mtu: int | None,
+    registry: str | None,
+    log: Log,
+) -> None:
     steps = install_plan(
         cluster,
         manifests,
@@ -51,8 +68,8 @@ def install_calico(
         crd_timeout_s=timeouts.crds_established_s,
     )
     for step in steps:
-        log(f"{cluster.name}: {step.description}")
-        run_command(kubectl(access, *step.args), timeout_s=timeouts.kubectl_s, stdin=step.stdin)
+        with timed(f"{cluster.name}: {step.description}", log=log):
+            run_command(kubectl(access, *step.args), timeout_s=timeouts.kubectl_s, stdin=step.stdin)
     wait_for_calico(
         kube,
         calico_version=calico_version,
@@ -61,7 +78,9 @@ def install_calico(
     )
 
 
-def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts, log: Log = print) -> None:
+def wait_for_calico(
+    kube: KubeClient, *, calico_version: str, timeouts: Timeouts, log: Log = progress
+) -> None:
     """Return when Calico is ready on every node and its API is served; `WaitTimeout` otherwise."""
     release = release_for(calico_version)
     interval = timeouts.poll_interval_s
@@ -70,16 +89,15 @@ def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts
         deployment = kube.get_named("apps/v1", "Deployment", "tigera-operator", "tigera-operator")
         return deployment_available("tigera-operator/tigera-operator", deployment)
 
-    log("waiting for the Tigera operator")
     wait_for(
         "the tigera-operator Deployment",
         operator,
         timeout_s=timeouts.operator_ready_s,
         interval_s=interval,
         retry_on=TRANSIENT_ERRORS,
+        log=log,
     )
     for name in ("calico", "apiserver"):
-        log(f"waiting for TigeraStatus {name}")
         wait_for(
             f"TigeraStatus {name} Available",
             lambda name=name: tigera_status_available(  # type: ignore[misc]
@@ -88,6 +106,7 @@ def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts
             timeout_s=timeouts.tigera_status_s,
             interval_s=interval,
             retry_on=TRANSIENT_ERRORS,
+            log=log,
         )
 
     def calico_nodes() -> Progress:
@@ -96,13 +115,13 @@ def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts
             "calico-node", nodes, kube.pods("calico-system", "k8s-app=calico-node")
         )
 
-    log("waiting for calico-node on every node")
     wait_for(
         "a Ready calico-node on every node",
         calico_nodes,
         timeout_s=timeouts.calico_node_ready_s,
         interval_s=interval,
         retry_on=TRANSIENT_ERRORS,
+        log=log,
     )
 
     required = calico_v3_resources(release.minor)
@@ -112,11 +131,11 @@ def wait_for_calico(kube: KubeClient, *, calico_version: str, timeouts: Timeouts
             "projectcalico.org/v3", kube.served_resources("projectcalico.org", "v3"), required
         )
 
-    log("waiting for the projectcalico.org/v3 API")
     wait_for(
         "projectcalico.org/v3 to be served",
         calico_api,
         timeout_s=timeouts.calico_api_s,
         interval_s=interval,
         retry_on=TRANSIENT_ERRORS,
+        log=log,
     )

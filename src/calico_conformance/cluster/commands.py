@@ -34,11 +34,15 @@ class KubeAccess:
 # --- kind ---------------------------------------------------------------------------------------------
 
 
-def kind_create(name: str, config: Path, kubeconfig: Path, *, wait_s: float = 0) -> list[str]:
+def kind_create(
+    name: str, config: Path, kubeconfig: Path, *, wait_s: float = 0, image: str | None = None
+) -> list[str]:
     """`kind create cluster` from a register file, writing its credentials to `kubeconfig` only.
 
     `--wait 0s`: the control plane cannot become Ready before a CNI exists (the register disables
-    kindnet), so the install's own waits decide when the cluster is usable.
+    kindnet), so the install's own waits decide when the cluster is usable. `image` (`--image`) overrides
+    every node's image (kubernetes-sigs/kind v0.27.0 pkg/cluster/internal/create/create.go:226-233):
+    the node image pinned for the Calico release under test (`images.KIND_NODE_IMAGES`).
     """
     return [
         "kind",
@@ -48,6 +52,7 @@ def kind_create(name: str, config: Path, kubeconfig: Path, *, wait_s: float = 0)
         f"--config={config}",
         f"--kubeconfig={kubeconfig}",
         f"--wait={int(wait_s)}s",
+        *([f"--image={image}"] if image else []),
     ]
 
 
@@ -70,6 +75,11 @@ def kind_export_kubeconfig(name: str, kubeconfig: Path) -> list[str]:
 
 def kind_export_logs(name: str, directory: Path) -> list[str]:
     return ["kind", "export", "logs", str(directory), f"--name={name}"]
+
+
+def docker_node_resolv_conf(node: str) -> list[str]:
+    """A kind node's /etc/resolv.conf: the upstream resolver CoreDNS forwards to (`forward . /etc/resolv.conf`)."""
+    return ["docker", "exec", node, "cat", "/etc/resolv.conf"]
 
 
 def docker_node_mtu(node: str, interface: str = "eth0") -> list[str]:

@@ -12,6 +12,12 @@ reach, so a deny is only believed where the server provably answers. The tier's 
 from that pod only and Pass everything else, so no flow under test changes. It needs tiers (Calico
 3.29+) and is cluster-scoped (on shared clusters: `--allow-cluster-scoped`); without it such flows
 are `error`, never a deny.
+
+The same pod is every source's source control (`Deployment.source_control`, `probe.runner`): the tier
+also lets every pod reach it, so a source that cannot reach it in a round cannot send at all, and its
+denies of that round are `error`. Without tiers (Calico 3.27, or no `--allow-cluster-scoped`) the pod
+still stands in a namespace of the run's own that no policy of the run selects: sources whose egress
+the policies under test leave open reach it; the others' denies are `error`, never a pass.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.tenancy.layout import Service, Workload
 
 CONTROL_WORKLOAD = "control"
+MTU_PEER_WORKLOAD = "mtu-peer"  # the control pod's partner for the MTU check, in the same policy-free namespace
 CONTROL_ROLE = "control"
 CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
 CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
@@ -74,7 +81,43 @@ def control_tier_manifests(run_id: str) -> list[dict[str, Any]]:
          "metadata": {"name": f"{tier}.control-may-send", "labels": labels},
          "spec": {"tier": tier, "order": 2, "selector": control, "types": ["Egress"],
                   "egress": [{"action": "Allow"}]}},
+        # The source control: every pod may reach the control pod, and it hears everyone. Ordered so
+        # that the all() policies' Pass comes after the control pod's own Allow in each direction.
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.control-hears-every-pod", "labels": labels},
+         "spec": {"tier": tier, "order": 0, "selector": control, "types": ["Ingress"],
+                  "ingress": [{"action": "Allow"}]}},
+        {"apiVersion": api, "kind": "GlobalNetworkPolicy",
+         "metadata": {"name": f"{tier}.every-pod-reaches-control", "labels": labels},
+         "spec": {"tier": tier, "order": 3, "selector": "all()", "types": ["Egress"],
+                  "egress": [{"action": "Allow", "destination": {"selector": control}}, {"action": "Pass"}]}},
     ]  # fmt: skip
+
+
+def mtu_peer_key(run_id: str) -> str:
+    return f"{control_namespace(run_id)}/{MTU_PEER_WORKLOAD}"
+
+
+def mtu_peer_workload(run_id: str, canary: Sequence[Service]) -> Workload:
+    """A plain probe pod beside the control pod (planned right after it, so on another node when there is
+    one): the MTU is measured between the two, in the run's own namespace that no policy of the run
+    selects, so it needs no tier and says nothing about policy (Calico 3.27 included)."""
+    from calico_conformance.oracle.model import Labels
+
+    return Workload(
+        namespace=control_namespace(run_id),
+        name=MTU_PEER_WORKLOAD,
+        labels=Labels.of({"app": MTU_PEER_WORKLOAD}),
+        ports=tuple(canary),
+    )
+
+
+def source_control_service(canary: Sequence[Service]) -> tuple[int, str]:
+    """The control pod's canary service the source controls probe: TCP first (it proves a handshake)."""
+    ordered = sorted(canary, key=lambda service: service.protocol != "TCP")
+    if not ordered:
+        raise ValueError("the layout has no canary service for the control pod to listen on")
+    return ordered[0].port, ordered[0].protocol
 
 
 def control_workload(run_id: str, canary: Sequence[Service]) -> Workload:
@@ -95,6 +138,9 @@ class Deployment:
     unprobed: Mapping[str, str] = field(default_factory=dict)  # layout namespace -> why it has no probes
     no_control_reason: str = ""
     stand_ins: StandIns = field(default_factory=StandIns)  # rogue DNS and outside echo (stand_ins.py)
+    source_control: str | None = None  # workload key every source must reach each round (the control pod)
+    source_control_service: tuple[int, str] | None = None  # (port, protocol) it listens on
+    mtu_peer: str | None = None  # workload key of the control pod's MTU partner (mtu_peer_workload)
 
     @property
     def all_endpoints(self) -> dict[str, ProbeEndpoint]:
@@ -108,6 +154,9 @@ class Deployment:
             "unprobed": dict(self.unprobed),
             "no_control_reason": self.no_control_reason,
             "stand_ins": self.stand_ins.to_state(),
+            "source_control": self.source_control,
+            "source_control_service": list(self.source_control_service or ()) or None,
+            "mtu_peer": self.mtu_peer,
         }
 
     @classmethod
@@ -121,7 +170,18 @@ class Deployment:
             dict(state.get("unprobed", {})),
             state.get("no_control_reason", ""),
             StandIns.from_state(state.get("stand_ins", {})),
+            state.get("source_control"),
+            (int(state["source_control_service"][0]), str(state["source_control_service"][1]))
+            if state.get("source_control_service")
+            else None,
+            state.get("mtu_peer"),
         )
+
+    def source_control_probe(self) -> tuple[str, int | None, str] | None:
+        """The runner's `source_control` service, or None when the deployment has no control pod."""
+        if self.source_control is None or self.source_control_service is None:
+            return None
+        return (self.source_control, *self.source_control_service)
 
 
 def read_policy_manifests(paths: Iterable[Path]) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from calico_conformance.cluster.commands import (
     CommandFailed,
     CommandResult,
     docker_node_mtu,
+    docker_node_resolv_conf,
     kind_create,
     kind_delete,
     kind_export_kubeconfig,
@@ -30,7 +31,7 @@ from calico_conformance.cluster.commands import (
     run_command,
 )
 from calico_conformance.cluster.run_once import once_per_run
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, timed
 
 CREATED_MARKERS = "kind-created"
 Run = Callable[..., CommandResult]
@@ -60,7 +61,14 @@ def existing_clusters(run: Run = run_command) -> list[str]:
 
 
 def create_or_reuse(
-    name: str, config: Path, state_dir: Path, *, reuse: bool, timeouts: Timeouts, run: Run = run_command
+    name: str,
+    config: Path,
+    state_dir: Path,
+    *,
+    reuse: bool,
+    timeouts: Timeouts,
+    run: Run = run_command,
+    image: str | None = None,
 ) -> KindCluster:
     """Create cluster `name` from `config`, or export an existing one's credentials when reusing."""
     kubeconfig = state_dir / f"{name}.kubeconfig"
@@ -75,7 +83,8 @@ def create_or_reuse(
     marker = state_dir / CREATED_MARKERS / name
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(kubeconfig))  # before creating: a half-created cluster is still ours to delete
-    run(kind_create(name, config, kubeconfig), timeout_s=timeouts.kind_create_s)
+    with timed(f"{name}: creating the kind cluster" + (f" ({image})" if image else "")):
+        run(kind_create(name, config, kubeconfig, image=image), timeout_s=timeouts.kind_create_s)
     return KindCluster(name, kubeconfig, created=True)
 
 
@@ -88,11 +97,14 @@ def ensure_cluster(
     timeouts: Timeouts,
     prepare: Callable[[KindCluster], Mapping[str, Any]],
     run: Run = run_command,
+    image: str | None = None,
 ) -> tuple[KindCluster, Mapping[str, Any]]:
     """The cluster and what `prepare` recorded for it, done once per run whichever worker asks first."""
 
     def produce() -> Mapping[str, Any]:
-        cluster = create_or_reuse(name, config, state_dir, reuse=reuse, timeouts=timeouts, run=run)
+        cluster = create_or_reuse(
+            name, config, state_dir, reuse=reuse, timeouts=timeouts, run=run, image=image
+        )
         prepared = dict(prepare(cluster))
         return {
             "name": name,
@@ -109,6 +121,25 @@ def ensure_cluster(
 def node_network_mtu(cluster: KindCluster, run: Run = run_command) -> int:
     """The MTU of the node network (the control-plane node's eth0), from which Calico derives pod MTU."""
     return int(run(docker_node_mtu(cluster.control_plane_node), timeout_s=60).stdout.strip())
+
+
+def node_upstream_resolver(cluster: KindCluster, run: Run = run_command) -> str | None:
+    """The first nameserver of the control-plane node's /etc/resolv.conf, or None when it has none.
+
+    On kind that is not Docker's embedded DNS (127.0.0.11) but the address kind's entrypoint puts in its
+    place, the Docker host or the kind network's gateway, whose port 53 the node DNATs back to the
+    embedded DNS server's own port (kubernetes-sigs/kind v0.27.0 images/base/files/usr/local/bin/
+    entrypoint:446-476, also for pod traffic: the PREROUTING jump of line 464).
+    """
+    return first_nameserver(run(docker_node_resolv_conf(cluster.control_plane_node), timeout_s=60).stdout)
+
+
+def first_nameserver(resolv_conf: str) -> str | None:
+    for line in resolv_conf.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            return parts[1]
+    return None
 
 
 def created_clusters(state_dir: Path) -> dict[str, Path]:

@@ -33,12 +33,13 @@ from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
 from calico_conformance.cluster.scratch import ScratchSpace, scratch_renames
 from calico_conformance.cluster.stand_ins import probed_flows, stand_in_detail
+from calico_conformance.cluster.stand_ins import reproduce_command as stand_in_reproduce_command
 from calico_conformance.cluster.tools import (
     KUBECONFIG_TOOLS,
     MissingTools,
     require_tools,
 )
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, timed
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
@@ -118,7 +119,13 @@ class LiveTarget:
     def observe(self, cluster: str, expected: ExpectedMatrix) -> ObservedMatrix:
         """Observe a layout matrix: flows to other DNS servers and outside addresses go to the stand-ins."""
         live = self.cluster(cluster)
-        plan = probed_flows(expected, self.layout, live.deployment.stand_ins, live.deployment.endpoints)
+        plan = probed_flows(
+            expected,
+            self.layout,
+            live.deployment.stand_ins,
+            live.deployment.endpoints,
+            self._pod_networks(cluster),
+        )
         cells = {
             flow: Observation(ProbeVerdict.ERROR, f"{NOT_SUPPORTED_PREFIX}{why}")
             for flow, why in plan.unsupported.items()
@@ -142,9 +149,37 @@ class LiveTarget:
         matrix = ExpectedMatrix.from_function(flows, lambda _flow: Expectation(False))
         return dict(
             probed_flows(
-                matrix, self.layout, live.deployment.stand_ins, live.deployment.endpoints
+                matrix,
+                self.layout,
+                live.deployment.stand_ins,
+                live.deployment.endpoints,
+                self._pod_networks(cluster),
             ).unsupported
         )
+
+    def reproduce_command(self, cluster: str, flow: Flow) -> str:
+        """The shell command that reruns one layout flow's probe by hand, as it was probed (stand-ins)."""
+        live = self.cluster(cluster)
+        deployment = live.deployment
+        plan = probed_flows(
+            ExpectedMatrix({flow: Expectation(False)}),
+            self.layout,
+            deployment.stand_ins,
+            deployment.endpoints,
+            self._pod_networks(cluster),
+        )
+        return stand_in_reproduce_command(
+            flow,
+            plan,
+            deployment.all_endpoints,
+            access=live.access,
+            agent_path=live.executor.agent_path,
+            timeout_s=self.run.probe_timeout_s,
+        )
+
+    def _pod_networks(self, cluster: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The cluster's pod network as audited: an "outside" sender must not have an address in it."""
+        return (self.facts(cluster).pod_subnet,)
 
     def observe_scenario(self, cluster: str, scenario: Scenario) -> ObservedMatrix:
         """Apply a synthetic scenario in a scratch space, observe its probes, remove it again."""
@@ -161,7 +196,9 @@ class LiveTarget:
         expected = Oracle.from_scenario(scenario).expected_matrix(
             Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
         )
-        with self.scratch(cluster, renames, labels, workloads) as space:
+        with timed(f"{cluster}: scenario {scenario.source or 'scenario'}"), self.scratch(
+            cluster, renames, labels, workloads
+        ) as space:
             for manifest in scenario_manifests(scenario):
                 space.apply(manifest)
             return space.observe(expected, label=f"scenario-{scenario.source}")
@@ -183,23 +220,19 @@ class LiveTarget:
             return self._mtu[cluster]
         live = self.cluster(cluster)
         deployment = live.deployment
-        if deployment.control is None:
-            raise RuntimeError(
-                f"{cluster}: no control pod to measure the MTU from: {deployment.no_control_reason}"
-            )
-        source = deployment.endpoints[deployment.control]
+        # Between the control pod and its MTU peer, both in the run's own namespace that no policy of the run
+        # selects: no tier needed (Calico 3.27 too), and nothing the policies under test do can shape it.
+        control, peer = deployment.source_control, deployment.mtu_peer
+        if control is None or peer is None or {control, peer} - set(deployment.endpoints):
+            raise RuntimeError(f"{cluster}: this deployment has no control pod and MTU peer to measure between")
+        source, destination = deployment.endpoints[control], deployment.endpoints[peer]
         udp = [s.port for s in self.layout.canary_services if s.protocol == "UDP"]
         tcp = [s.port for s in self.layout.canary_services if s.protocol == "TCP"]
-        remote = [
-            e
-            for key, e in deployment.endpoints.items()
-            if e.node != source.node and key != deployment.control
-        ]
-        if not udp or not tcp or not remote:
+        if not udp or not tcp or source.node == destination.node:
             raise RuntimeError(
-                f"{cluster}: the MTU check needs a UDP and a TCP canary port and a probe on another node"
+                f"{cluster}: the MTU check needs a UDP and a TCP canary port and the MTU peer on another node "
+                f"than the control pod (both on {source.node})"
             )
-        destination = remote[0]
         jobs = mtu_jobs(destination.ip, udp_port=udp[0], tcp_port=tcp[0])
         results = {r["id"]: r for r in live.executor.run_batch(source.handle, jobs, deadline_s=120)}
         route = f"{source.handle} on {source.node} -> {destination.handle} on {destination.node}"
@@ -277,6 +310,10 @@ class LiveTarget:
                     timeout_s=self.run.probe_timeout_s,
                     converge_timeout_s=self.run.converge_timeout_s,
                     control_source=deployment.control,
+                    source_control=deployment.source_control_probe(),
+                    # Without a control tier no pod may be exempted from the policies under test: a server
+                    # nobody may reach vouches for itself, with its pod proven on the network (probe.runner).
+                    self_control=deployment.control is None,
                 )
             except ValueError as refused:  # e.g. a service no flow may reach and no control source
                 reason = f"{refused}" + (

@@ -37,6 +37,9 @@ CONTAINER = "agent"
 HOST_IP_ENV = "HOST_IP"
 
 
+NET_RAW = "NET_RAW"
+
+
 def run_labels(run_id: str, role: str) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id, ROLE_LABEL: role}
 
@@ -88,13 +91,21 @@ def plan_probe_pods(
     stand-ins on shared clusters); unmapped namespaces are used as named. `roles` gives a workload key
     another role label than "probe" (the control source's policies select it by "control").
 
-    Consecutive workloads land on different nodes, so with two or more nodes and workloads the matrix
-    holds both same-node and cross-node pairs (policy is enforced on different hooks for each).
+    Within a namespace, consecutive workloads land on different nodes, and each namespace starts one node
+    further than the one before: the layout puts the sentinel first in every namespace, so a plain
+    round-robin over the whole list would put every sentinel on the same node and no sentinel <->
+    sentinel or outsider -> sentinel flow would ever cross nodes (policy is enforced on different hooks
+    for same-node and cross-node traffic).
     """
     if not nodes:
         raise ValueError("no schedulable node to place probe pods on")
     pods = []
-    for index, workload in enumerate(workloads):
+    ordinal: dict[str, int] = {}  # namespace -> its place among the namespaces, in layout order
+    position: dict[str, int] = {}  # namespace -> workloads of it placed so far
+    for workload in workloads:
+        offset = ordinal.setdefault(workload.namespace, len(ordinal))
+        index = offset + position.get(workload.namespace, 0)
+        position[workload.namespace] = position.get(workload.namespace, 0) + 1
         services = tuple(dict.fromkeys([*workload.ports, *canary]))
         pods.append(
             ProbePod(
@@ -126,9 +137,10 @@ def same_node_pairs(pods: Sequence[ProbePod]) -> tuple[int, int]:
     return same, cross
 
 
-def agent_configmap_name(agent_source: str) -> str:
-    """Named by content, so a changed agent never meets pods of an older one."""
-    return f"calico-conformance-agent-{hashlib.sha256(agent_source.encode()).hexdigest()[:10]}"
+def agent_configmap_name(agent_source: str, run_id: str) -> str:
+    """Named by run and content: two runs sharing a namespace (kubeconfig target) never collide, and a
+    changed agent never meets pods of an older one."""
+    return f"cc-{run_id}-agent-{hashlib.sha256(agent_source.encode()).hexdigest()[:10]}"
 
 
 def render_namespace(name: str, labels: Mapping[str, str], run_id: str) -> dict[str, Any]:
@@ -158,7 +170,7 @@ def render_agent_configmap(namespace: str, agent_source: str, run_id: str) -> di
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": agent_configmap_name(agent_source),
+            "name": agent_configmap_name(agent_source, run_id),
             "namespace": namespace,
             "labels": run_labels(run_id, "agent"),
         },
@@ -217,6 +229,11 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
         "command": serve_command(pod),
         "ports": _container_ports((*pod.services, *pod.dns_services)),
         "volumeMounts": [{"name": "agent", "mountPath": AGENT_MOUNT, "readOnly": True}],
+        # ICMP probes open a raw socket. Container runtimes differ in whether NET_RAW is in their default
+        # set (CRI-O's has dropped it), so it is asked for explicitly. Pod Security "baseline" does not
+        # allow adding it: on a namespace that enforces baseline or restricted the pods are refused at
+        # creation, a visible error rather than ICMP probes that silently cannot run.
+        "securityContext": {"capabilities": {"add": [NET_RAW]}},
     }
     if pod.host_network:
         container["env"] = [{"name": HOST_IP_ENV, "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]
@@ -242,7 +259,7 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
             "automountServiceAccountToken": False,
             "enableServiceLinks": False,
             "containers": [container],
-            "volumes": [{"name": "agent", "configMap": {"name": agent_configmap_name(agent_source)}}],
+            "volumes": [{"name": "agent", "configMap": {"name": agent_configmap_name(agent_source, run_id)}}],
             **({"hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"} if pod.host_network else {}),
         },
     }

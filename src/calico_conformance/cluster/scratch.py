@@ -5,7 +5,10 @@ own namespaces (`x`, `y`, `z`, or `conformance-tiers-*`), pods and policies, cha
 observations (create, relabel a namespace, delete every policy). A `ScratchSpace` gives each case
 namespaces named `cc-<run id>-<case>-<name>` on any live cluster, renames every manifest's namespace
 references to match (`rename_manifest`), validates each manifest against the schemas before it is
-created, records everything in the run's inventory and removes it on `close`.
+created, records everything in the run's inventory and removes it on `close`. Before each observation
+that follows a change (an applied policy, deleted policies, a relabelled namespace), the space flips its
+marker and waits until every node shows it (`cluster/markers.py`), so no round can come from the state
+before the change.
 
 Namespace renaming is structural for Kubernetes selectors (`kubernetes.io/metadata.name` in
 matchLabels and matchExpressions) and textual on quoted values in Calico selectors; tiers are renamed
@@ -16,6 +19,7 @@ the same way, since a tier is a cluster-wide object. Exercised by live runs only
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -29,13 +33,15 @@ from calico_conformance.cluster.inventory import (
     refuse_cluster_scoped,
 )
 from calico_conformance.cluster.kube import KubeClient
+from calico_conformance.cluster.markers import Marker, MarkerCheck, marker_pods, render_marker
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_namespace, run_labels
 from calico_conformance.cluster.render_policy import Renames
 from calico_conformance.cluster.schemas import validate_manifest
-from calico_conformance.cluster.waits import Timeouts
+from calico_conformance.cluster.waits import Timeouts, wait_for
 from calico_conformance.config import RunConfig
+from calico_conformance.probe.executor import Executor, ExecutorError
 from calico_conformance.reachability import ExpectedMatrix, ObservedMatrix
-from calico_conformance.tenancy.layout import Workload
+from calico_conformance.tenancy.layout import Service, Workload
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 POLICY_KINDS = frozenset({"NetworkPolicy", "GlobalNetworkPolicy", "NetworkSet", "GlobalNetworkSet", "Tier"})
@@ -116,6 +122,9 @@ class ScratchCluster(Protocol):
     kube: KubeClient
     deployment: Deployment
 
+    @property
+    def executor(self) -> Executor: ...
+
 
 class ScratchHost(Protocol):
     """What a scratch space needs of the live target that owns it (`live.LiveTarget` is one); a protocol,
@@ -155,6 +164,12 @@ class ScratchSpace:
         self.created: list[ObjectRef] = []
         self.policies: list[ObjectRef] = []
         self.deployment = live.deployment
+        digest = hashlib.sha256(repr(sorted(renames.namespaces.items())).encode()).hexdigest()[:10]
+        self.space = f"{target.run.run_id}-{digest}"[:63]  # the marker pods' label value
+        self.marker_namespace = f"cc-{self.space}-marker"[:63]
+        self.marker: Marker | None = None
+        self.marker_check: MarkerCheck | None = None
+        self.changed = False  # a policy change not yet proven in force on every node
 
     def __enter__(self) -> ScratchSpace:
         try:
@@ -178,16 +193,33 @@ class ScratchSpace:
             scratch = self.renames.namespace(name) or name
             plain = {k: v for k, v in labels.items() if k != NAMESPACE_NAME_LABEL}
             self._record(self.live.kube.create(render_namespace(scratch, plain, run_id)))
-        pods = plan_probe_pods(
-            self.workloads, worker_nodes(self.live.kube.nodes()), namespaces=dict(self.renames.namespaces)
-        )
-        endpoints = start_probe_pods(
-            self.live.kube, pods, image=self.target.image, agent_source=self.target.agent_source, run_id=run_id,
-            timeouts=self.target.timeouts, record=self._record,
-        )  # fmt: skip
+        nodes = worker_nodes(self.live.kube.nodes())
+        pods = plan_probe_pods(self.workloads, nodes, namespaces=dict(self.renames.namespaces))
         base = self.live.deployment
+        control, service = base.source_control, base.source_control_service
+        markers = []
+        if control is not None and service is not None:
+            self._record(self.live.kube.create(render_namespace(self.marker_namespace, {}, run_id)))
+            markers = marker_pods(self.marker_namespace, self.space, nodes, [Service(*service)])
+        endpoints = start_probe_pods(
+            self.live.kube, [*pods, *markers], image=self.target.image, agent_source=self.target.agent_source,
+            run_id=run_id, timeouts=self.target.timeouts, record=self._record,
+        )  # fmt: skip
+        if control is not None and service is not None:
+            located = {pod.workload: endpoints.pop(pod.workload) for pod in markers}
+            timeouts = self.target.timeouts
+            self.marker_check = MarkerCheck(
+                base.endpoints[control], located, service[0], service[1], timeouts.probe_timeout_s,
+                timeouts.exec_overhead_s,
+            )  # fmt: skip
+            self.marker = Marker(self._render_marker, self._create_marker, self._delete_marker)
         self.deployment = Deployment(
-            {**base.endpoints, **endpoints}, base.control, {}, base.no_control_reason
+            {**base.endpoints, **endpoints},
+            base.control,
+            {},
+            base.no_control_reason,
+            source_control=base.source_control,
+            source_control_service=base.source_control_service,
         )
 
     def pod_ip(self, workload: str) -> str:
@@ -211,7 +243,40 @@ class ScratchSpace:
         ref = self._record(self.live.kube.create(renamed))
         if renamed.get("kind") in POLICY_KINDS:
             self.policies.append(ref)
+        self.changed = True
         return ref
+
+    def _render_marker(self, generation: int) -> dict[str, Any]:
+        control_tier = self.live.deployment.control is not None
+        return render_marker(
+            self.target.run.run_id, self.space, generation, self.marker_namespace, control_tier=control_tier
+        )
+
+    def _create_marker(self, manifest: Mapping[str, Any]) -> None:
+        self._record(self.live.kube.create(manifest))
+
+    def _delete_marker(self, manifest: Mapping[str, Any]) -> None:
+        ref = next(r for r in reversed(self.created) if (r.kind, r.name) == (manifest["kind"], manifest["metadata"]["name"]))
+        self.live.kube.delete(ref)
+        self.created.remove(ref)
+
+    def wait_until_in_force(self) -> None:
+        """Flip the marker and wait until every node shows it (see the module docstring). Without a
+        control pod to look from there is no marker: the convergence rule alone stands."""
+        if self.marker is None or self.marker_check is None:
+            self.changed = False
+            return
+        present = self.marker.flip()
+        check, executor = self.marker_check, self.live.executor
+        wait_for(
+            f"{self.live.name}: marker {self.marker.generation} of {self.marker_namespace} "
+            f"{'in force' if present else 'lifted'} on every node",
+            lambda: check.look(executor, present=present),
+            timeout_s=self.target.timeouts.converge_timeout_s,
+            interval_s=self.target.timeouts.poll_interval_s,
+            retry_on=(ExecutorError,),
+        )
+        self.changed = False
 
     def delete_policies(self) -> None:
         """Remove every policy this space created (the upstream `cleanNetworkPolicies` step)."""
@@ -219,6 +284,7 @@ class ScratchSpace:
         for ref in reversed(self.policies):
             guarded_delete(inventory, self.live.kube, ref)
         self.policies.clear()
+        self.changed = True
 
     def label_namespace(self, namespace: str, labels: Mapping[str, str]) -> None:
         """Add labels to one of this space's own namespaces (never to anyone else's)."""
@@ -228,8 +294,11 @@ class ScratchSpace:
         if not inventory.owns(self.live.kube.get(ref), ref):
             raise RuntimeError(f"{ref} is not this run's; refusing to relabel it")
         self.live.kube.patch_labels(ref, labels)
+        self.changed = True
 
     def observe(self, expected: ExpectedMatrix, label: str) -> ObservedMatrix:
+        if self.changed:
+            self.wait_until_in_force()
         return self.target.observe_with(self.live, self.deployment, expected, label=label)
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -37,19 +38,34 @@ from calico_conformance.cluster.deploy import (
     control_tier_manifests,
     control_workload,
     delete_probe_pods,
+    mtu_peer_key,
+    mtu_peer_workload,
     policy_schema_problems,
     read_policy_manifests,
+    source_control_service,
     start_probe_pods,
     worker_nodes,
 )
+from calico_conformance.cluster.images import kind_node_image, rewrite_image
 from calico_conformance.cluster.install import server_side_apply
 from calico_conformance.cluster.inventory import ObjectRef
-from calico_conformance.cluster.kind import KindCluster, ensure_cluster, node_network_mtu
+from calico_conformance.cluster.kind import (
+    KindCluster,
+    ensure_cluster,
+    node_network_mtu,
+    node_upstream_resolver,
+)
 from calico_conformance.cluster.live import LiveCluster, LiveTarget
 from calico_conformance.cluster.manifest_cache import verified_manifests
 from calico_conformance.cluster.probe_pods import plan_probe_pods, render_agent_configmap, render_namespace
 from calico_conformance.cluster.run_once import once_per_run
-from calico_conformance.cluster.stand_ins import probe_canary, stand_in_pods, stand_ins_from
+from calico_conformance.cluster.stand_ins import (
+    UPSTREAM_DNS,
+    probe_canary,
+    stand_in_pods,
+    stand_ins_from,
+    upstream_resolver,
+)
 from calico_conformance.cluster.tools import (
     KIND_TOOLS,
     KUBECONFIG_TOOLS,
@@ -92,6 +108,7 @@ class KindTarget(LiveTarget):
             reuse=self.run.reuse_clusters,
             timeouts=self.timeouts,
             prepare=lambda cluster: self._prepare(spec, cluster),
+            image=rewrite_image(kind_node_image(self.release.version), self.run.registry),
         )
         access, kube = self._client(name, kind.kubeconfig, kind.context)
         deployment = Deployment.from_state(state["deployment"])
@@ -118,6 +135,11 @@ class KindTarget(LiveTarget):
             deployment = self._deploy_layout(live)
         except WaitTimeout as timeout:
             raise self._fail_with_diagnostics(live, timeout, "install") from None
+        upstream = node_upstream_resolver(kind_cluster)
+        if upstream is not None:
+            found = deployment.stand_ins
+            resolver = {**found.endpoints, UPSTREAM_DNS: upstream_resolver(upstream, spec.name)}
+            deployment = replace(deployment, stand_ins=replace(found, endpoints=resolver, upstream_dns=UPSTREAM_DNS))
         return {"deployment": deployment.to_state(), "network_mtu": node_network_mtu(kind_cluster)}
 
     def _apply(self, access: KubeAccess, manifests: list[dict[str, Any]]) -> None:
@@ -146,7 +168,8 @@ class KindTarget(LiveTarget):
         delete_probe_pods(live.kube, used, self.timeouts)  # a reused cluster's previous probes
         configmaps = [render_agent_configmap(ns, self.agent_source, run_id) for ns in used]
         self._apply(live.access, configmaps)
-        workloads = [*self.layout.all_workloads, control_workload(run_id, self.layout.canary_services)]
+        canary = self.layout.canary_services
+        workloads = [*self.layout.all_workloads, control_workload(run_id, canary), mtu_peer_workload(run_id, canary)]
         nodes = worker_nodes(live.kube.nodes())
         pods = plan_probe_pods(
             workloads, nodes, canary=probe_canary(self.layout), roles={control_key(run_id): CONTROL_ROLE}
@@ -165,13 +188,17 @@ class KindTarget(LiveTarget):
         )
         found = stand_ins_from(stand_ins, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
+        checks = (control_key(run_id), source_control_service(self.layout.canary_services), mtu_peer_key(run_id))
         if has_tiers:
-            return Deployment(endpoints, control_key(run_id), stand_ins=found)
+            return Deployment(endpoints, control_key(run_id), {}, "", found, *checks)
         return Deployment(
-            {k: v for k, v in endpoints.items() if k != control_key(run_id)},
+            endpoints,
             None,
             no_control_reason=f"no control tier: tiers need Calico 3.29+, this is {self.release.tag}",
             stand_ins=found,
+            source_control=checks[0],
+            source_control_service=checks[1],
+            mtu_peer=checks[2],
         )
 
     def _kind_facts(self, spec: ClusterSpec, live: LiveCluster, state: Mapping[str, Any]) -> ClusterFacts:
@@ -243,9 +270,10 @@ class KubeconfigTarget(LiveTarget):
                 workloads.extend(namespace.workloads)
         record(live.kube.create(render_namespace(control_namespace(run_id), {}, run_id)))
         control = control_workload(run_id, self.layout.canary_services)
+        peer = mtu_peer_workload(run_id, self.layout.canary_services)
         nodes = worker_nodes(live.kube.nodes())
         pods = plan_probe_pods(
-            [*workloads, control],
+            [*workloads, control, peer],
             nodes,
             canary=probe_canary(self.layout),
             pod_name_prefix=f"cc-{run_id}-",
@@ -270,22 +298,17 @@ class KubeconfigTarget(LiveTarget):
         )
         found = stand_ins_from(extra, endpoints, outside_echo=self.run.outside_echo)
         endpoints = {k: v for k, v in endpoints.items() if k not in found.endpoints}
+        checks = (control_key(run_id), source_control_service(self.layout.canary_services), mtu_peer_key(run_id))
         if self.run.allow_cluster_scoped and self.release.minor >= TIERS_SINCE:
             for manifest in control_tier_manifests(run_id):
                 record(live.kube.create(manifest))
-            return Deployment(endpoints, control_key(run_id), unprobed, stand_ins=found)
+            return Deployment(endpoints, control_key(run_id), unprobed, "", found, *checks)
         reason = (
             "the control tier is cluster-scoped: it needs --allow-cluster-scoped"
             if not self.run.allow_cluster_scoped
             else f"tiers need Calico 3.29+, this is {self.release.tag}"
         )
-        return Deployment(
-            {k: v for k, v in endpoints.items() if k != control_key(run_id)},
-            None,
-            unprobed,
-            reason,
-            stand_ins=found,
-        )
+        return Deployment(endpoints, None, unprobed, reason, found, *checks)
 
 
 def missing_contexts(wanted: Iterable[str]) -> str | None:

@@ -5,12 +5,19 @@ what it saw), and `wait_for` polls it until it is done or the deadline passes. O
 says what was awaited, for how long, how many times it looked and what it saw last: a TigeraStatus
 message, the calico-node pods not yet Ready, the probe pods Calico's CNI has not set up. The clock and the
 sleep are parameters, so the timeout and error paths are tested with a fake clock in milliseconds.
+
+Progress: every wait, and every long step (`timed`: cluster creation, the Calico install, each scratch
+scenario), logs one line when it starts and one when it ends with its duration, on the
+`calico_conformance.progress` logger, so a 20-minute run is never silent (`-o log_cli=true
+--log-cli-level=INFO` shows them live; the e2e workflow passes that).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +28,26 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+Log = Callable[[str], None]
+PROGRESS = logging.getLogger("calico_conformance.progress")
+
+
+def progress(text: str) -> None:
+    """One progress line of a live run (see the module docstring)."""
+    PROGRESS.info(text)
+
+
+@contextmanager
+def timed(what: str, *, log: Log = progress, clock: Clock = time.monotonic) -> Iterator[None]:
+    """Log `what` when it starts and, when it ends, that it is done (or failed) and how long it took."""
+    log(f"start: {what}")
+    started = clock()
+    try:
+        yield
+    except BaseException as failure:
+        log(f"failed: {what} after {clock() - started:.1f}s ({type(failure).__name__})")
+        raise
+    log(f"done: {what} in {clock() - started:.1f}s")
 
 
 @dataclass(frozen=True)
@@ -87,6 +114,7 @@ def wait_for(
     retry_on: tuple[type[BaseException], ...] = (),
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    log: Log = progress,
 ) -> Progress:
     """Poll `check` until it reports done; return that `Progress` or raise `WaitTimeout`.
 
@@ -109,7 +137,8 @@ def wait_for(
         sleep=sleep,
     )
     try:
-        result: Progress = retrying(check)
+        with timed(f"waiting for {what}", log=log, clock=clock):
+            result: Progress = retrying(check)
     except tenacity.RetryError as gave_up:
         attempt = gave_up.last_attempt
         error = attempt.exception()

@@ -17,11 +17,12 @@ serve
     `{"ready": true, "identity": {...}, "tcp": [80], "udp": [80], "sctp": [], "unavailable": {"sctp/80": why}}`.
     A TCP/UDP port that cannot be bound is fatal (exit 1, reason on stderr); SCTP where the kernel lacks it
     is listed under `unavailable` instead, so a probe to it is a visible `rejected`/`dropped`, not a crash.
-    TCP and SCTP: on accept the server sends `{"identity": {"pod","namespace","node"}}` + "\\n", counts the
+    TCP and SCTP: on accept the server sends `{"identity": {"pod","namespace","node"}, "peer": <the
+    client's address as the server sees it>}` + "\\n", counts the
     bytes the client sends until the client shuts down its sending side, then sends `{"received": N}` +
     "\\n" and closes. So every TCP port is also the sink for the `mtu`/`bulk` transfer.
     UDP: each datagram is answered by one datagram `{"identity": {...}, "nonce": <the request's "nonce" or
-    null>, "received": <length of the datagram>}`. A request is `{"nonce": "..."}` + "\\n", optionally
+    null>, "received": <length of the datagram>, "peer": <the sender's address as seen>}`. A request is `{"nonce": "..."}` + "\\n", optionally
     followed by padding (the MTU sweep pads to the size it is testing).
     DNS (--dns-udp/--dns-tcp, which need --dns-answer): a rogue resolver. Every A query is answered
     NOERROR with the one --dns-answer address (TTL 0), any other type with no record (NODATA), any other
@@ -40,7 +41,8 @@ probe
     field) gets an `error` line; it does not stop the batch.
 
     Jobs (fields beyond id/kind/timeout_s):
-      connect  protocol "tcp"|"udp"|"sctp", ip, port.
+      connect  protocol "tcp"|"udp"|"sctp", ip, port; optional bind (an IPv4 address of this host to send
+               from; the result then says which address the server saw, as "peer").
       icmp     ip.                                     (an echo request)
       dns      name, transport "udp"|"tcp" (default udp), server (IPv4; default: the first nameserver of
                /etc/resolv.conf), port (default 53).   (an A query)
@@ -62,6 +64,7 @@ probe
       error     the probe itself could not run (bad job, unsupported protocol, no resolver, no route
                 from this pod, an ICMP time exceeded, ...).
     Extra fields by kind:
+      connect         peer (the client address the answering server reported; null when it sent none).
       dns             outcome ("answer"|"nodata"|"nxdomain"|"servfail"|"rcode-<NAME>"|"dropped"|"rejected"|
                       "error"), rcode (e.g. "NOERROR", or null), addresses (A records), server ("ip:port").
       mtu interface   interface, mtu.
@@ -254,6 +257,35 @@ def probe_connect(job: Job) -> Result:
     raise JobError("protocol must be tcp, udp or sctp, got %r" % (protocol,))
 
 
+def source_of(job: Job) -> Optional[str]:
+    """The job's optional `bind` address (the source to send from), validated."""
+    return ipv4(job, "bind") if job.get("bind") is not None else None
+
+
+def bind_source(probe: Probe, sock: socket.socket, source: Optional[str]) -> Optional[Result]:
+    """Bind `sock` to `source` (port chosen by the kernel); the error line when this host lacks it."""
+    if source is None:
+        return None
+    try:
+        sock.bind((source, 0))
+    except OSError as exc:
+        sock.close()
+        return probe.result(ERROR, "cannot send from %s: %s" % (source, describe(exc)))
+    return None
+
+
+def parse_peer(data: Optional[bytes]) -> Optional[str]:
+    """The `peer` address a server of ours reported, or None."""
+    if data is None:
+        return None
+    try:
+        message = json.loads(data.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    peer = message.get("peer") if isinstance(message, dict) else None
+    return peer if isinstance(peer, str) else None
+
+
 def open_stream(probe: Probe, address: Any, protocol: int = socket.IPPROTO_TCP) -> Any:
     """Connect within the job's timeout: the socket, or the result line that says why not."""
     try:
@@ -262,6 +294,9 @@ def open_stream(probe: Probe, address: Any, protocol: int = socket.IPPROTO_TCP) 
         if exc.errno in (errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT):
             return probe.result(ERROR, "this kernel does not support the protocol: " + describe(exc))
         return probe.result(ERROR, "cannot open a socket: " + describe(exc))
+    refused = bind_source(probe, sock, source_of(probe.job))
+    if refused is not None:
+        return refused
     sock.settimeout(max(probe.remaining(), 0.001))
     probe.attempts = 1
     try:
@@ -279,6 +314,9 @@ def open_datagram(probe: Probe, address: Any, dont_fragment: bool = False) -> An
     """A UDP socket connected to `address` (so an ICMP unreachable surfaces as an error on it), or the
     result line that says why not. Connecting a UDP socket sends nothing: a failure here is local."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    refused = bind_source(probe, sock, source_of(probe.job))
+    if refused is not None:
+        return refused
     try:
         if dont_fragment:
             sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
@@ -303,8 +341,10 @@ def probe_stream(job: Job, protocol: int) -> Result:
             return probe.result(ALLOWED, "connected, then the connection failed: " + describe(exc))
         identity = parse_identity(line) if line is not None else None
         if identity is None:
-            return probe.result(ALLOWED, "connected, but no identity line came before the timeout")
-        return probe.result(ALLOWED, identity=identity)
+            return probe.result(
+                ALLOWED, "connected, but no identity line came before the timeout", peer=None
+            )
+        return probe.result(ALLOWED, identity=identity, peer=parse_peer(line))
 
 
 def udp_request(nonce: str, size: int = 0) -> bytes:
@@ -326,8 +366,11 @@ def probe_udp(job: Job) -> Result:
             return probe.from_oserror(failed.error, failed.stage)
     if reply is None:
         return probe.silence("echo")
+    peer = reply.get("peer")
     return probe.result(
-        ALLOWED, identity=reply.get("identity") if isinstance(reply.get("identity"), dict) else None
+        ALLOWED,
+        identity=reply.get("identity") if isinstance(reply.get("identity"), dict) else None,
+        peer=peer if isinstance(peer, str) else None,
     )
 
 
@@ -843,7 +886,7 @@ def dns_datagram_loop(sock: socket.socket, identity: Dict[str, str], answer: byt
             data, peer = sock.recvfrom(65535)
         except OSError:
             continue
-        reply = echo_datagram(data, identity) if is_echo_request(data) else dns_response(data, answer)
+        reply = echo_datagram(data, identity, peer) if is_echo_request(data) else dns_response(data, answer)
         if reply is None:
             continue
         try:  # noqa: SIM105 (contextlib.suppress would add an import to every probe batch)
@@ -889,12 +932,23 @@ def dns_accept_loop(listener: socket.socket, hello: bytes, answer: bytes) -> Non
         threading.Thread(target=answer_dns_stream, args=(conn, hello, answer), daemon=True).start()
 
 
+def with_peer(hello: bytes, peer: Any) -> bytes:
+    """The identity line with the client's address as this server saw it (`peer`)."""
+    message = json.loads(hello.decode("utf-8"))
+    message["peer"] = peer[0] if isinstance(peer, tuple) and peer else None
+    return (json.dumps(message) + "\n").encode()
+
+
 def answer_stream(conn: socket.socket, hello: bytes) -> None:
     """Identity first, then count what the client sends until it shuts down its side, then the count."""
     with conn:
         try:
             conn.settimeout(SERVE_IDLE_TIMEOUT_S)
-            conn.sendall(hello)
+            try:
+                peer = conn.getpeername()
+            except OSError:
+                peer = None
+            conn.sendall(with_peer(hello, peer))
             received = 0
             while True:
                 chunk = conn.recv(65536)
@@ -915,13 +969,14 @@ def accept_loop(listener: socket.socket, hello: bytes) -> None:
         threading.Thread(target=answer_stream, args=(conn, hello), daemon=True).start()
 
 
-def echo_datagram(data: bytes, identity: Dict[str, str]) -> bytes:
+def echo_datagram(data: bytes, identity: Dict[str, str], peer: Any = None) -> bytes:
     try:
         request = json.loads(data.split(b"\n", 1)[0].decode("utf-8", "replace"))
     except ValueError:
         request = None
     nonce = request.get("nonce") if isinstance(request, dict) else None
-    return json.dumps({"identity": identity, "nonce": nonce, "received": len(data)}).encode()
+    seen = peer[0] if isinstance(peer, tuple) and peer else None
+    return json.dumps({"identity": identity, "nonce": nonce, "received": len(data), "peer": seen}).encode()
 
 
 def echo_loop(sock: socket.socket, identity: Dict[str, str]) -> None:
@@ -930,7 +985,7 @@ def echo_loop(sock: socket.socket, identity: Dict[str, str]) -> None:
             data, peer = sock.recvfrom(65535)
         except OSError:
             continue
-        reply = echo_datagram(data, identity)
+        reply = echo_datagram(data, identity, peer)
         try:  # noqa: SIM105 (contextlib.suppress would add an import to every probe batch)
             sock.sendto(reply, peer)
         except OSError:

@@ -7,6 +7,10 @@ and threads and tested exhaustively on their own.
   mismatch) is `error`, never a plain allow: something else owns that address.
 - `apply_positive_control`: a `dropped`/`rejected` is believed only if the same server (destination,
   port, protocol) answered some client in the same round; otherwise it is `error`, "server not answering".
+- `apply_source_control`: a `dropped`/`rejected` is believed only if its SOURCE provably sent in the same
+  round (one of its flows, or its source-control probe to an endpoint the run's own policy lets every pod
+  reach, was answered). An interface felix has not programmed yet drops everything (felix
+  `rules/dispatch.go`), so a source that cannot send at all would otherwise pass every deny: `error`.
 - `Convergence` applies the rule of issue 3 across rounds: rounds repeat while observed differs from
   expected; the run passes after `required_matches` consecutive rounds in which every flow matched; a flow
   expected denied that is seen allowed in any round after its first matching one fails the run at once,
@@ -51,10 +55,15 @@ def identity_key(identity: Any) -> str | None:
 
 
 def observe(
-    result: Mapping[str, Any], expected_server: str | None, same_node: bool | None = None
+    result: Mapping[str, Any],
+    expected_server: str | None,
+    same_node: bool | None = None,
+    expected_peer: str | None = None,
 ) -> Observation:
     """The Observation for one agent result. `expected_server` is the workload key that must answer (None
-    for ICMP, which the kernel answers, and for destinations outside the cluster)."""
+    for ICMP, which the kernel answers, and for destinations outside the cluster). `expected_peer` is the
+    address the server must have seen the probe come from (a sender bound to an address outside the pod
+    network): an answer that saw another source proves nothing about traffic from that address."""
     detail = str(result.get("detail") or "")
     answered_by = identity_key(result.get("identity"))
     try:
@@ -66,6 +75,10 @@ def observe(
     if verdict is ProbeVerdict.ALLOWED and expected_server is not None and answered_by != expected_server:
         who = answered_by or "a server that sent no identity"
         detail = f"answered by {who}, not {expected_server}: another server owns this address"
+        return Observation(ProbeVerdict.ERROR, detail, answered_by, same_node=same_node)
+    if verdict is ProbeVerdict.ALLOWED and expected_peer is not None and result.get("peer") != expected_peer:
+        seen = result.get("peer") or "an address it did not report"
+        detail = f"the server saw the probe come from {seen}, not {expected_peer}: it proves nothing about {expected_peer}"
         return Observation(ProbeVerdict.ERROR, detail, answered_by, same_node=same_node)
     return Observation(verdict, detail, answered_by, same_node=same_node)
 
@@ -87,6 +100,32 @@ def apply_positive_control(
                 f"server not answering: no client reached {describe_service(service_of(flow))} in this round, "
                 f"so `{seen.verdict}` proves no deny"
             )
+            seen = replace(seen, verdict=ProbeVerdict.ERROR, detail=detail)
+        checked[flow] = seen
+    return checked
+
+
+def apply_source_control(
+    observations: Mapping[Flow, Observation], sent: Mapping[str, Observation]
+) -> dict[Flow, Observation]:
+    """Turn every deny whose source is not proven able to send into `error`.
+
+    `sent` maps each source (workload key) to its source-control observation of this round; a source is
+    proven when that was `allowed`, or when any of its flows was `allowed` in the same round.
+    """
+    proven = {flow.source for flow, seen in observations.items() if seen.verdict is ProbeVerdict.ALLOWED}
+    proven |= {source for source, seen in sent.items() if seen.verdict is ProbeVerdict.ALLOWED}
+    checked: dict[Flow, Observation] = {}
+    for flow, seen in observations.items():
+        denied = seen.verdict in (ProbeVerdict.DROPPED, ProbeVerdict.REJECTED)
+        if denied and flow.source not in proven:
+            control = sent.get(flow.source)
+            how = (
+                f"its source-control probe was `{control.verdict}`" + (f" ({control.detail})" if control.detail else "")
+                if control is not None
+                else "it has no source-control probe and none of its flows was answered"
+            )
+            detail = f"source not proven able to send in this round: {how}, so `{seen.verdict}` proves no deny"
             seen = replace(seen, verdict=ProbeVerdict.ERROR, detail=detail)
         checked[flow] = seen
     return checked

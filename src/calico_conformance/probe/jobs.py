@@ -49,7 +49,7 @@ JOB_SCHEMA: dict[str, Any] = {
         _job(
             "connect",
             ["protocol", "ip", "port"],
-            {"protocol": {"enum": list(CONNECT_PROTOCOLS)}, "ip": _IPV4, "port": _PORT},
+            {"protocol": {"enum": list(CONNECT_PROTOCOLS)}, "ip": _IPV4, "port": _PORT, "bind": _IPV4},
         ),
         _job("icmp", ["ip"], {"ip": _IPV4}),
         _job(
@@ -131,6 +131,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "bytes": {"type": "integer"},
         "bytes_queued": {"type": "integer"},
         "bytes_received": {"type": ["integer", "null"]},
+        "peer": {"type": ["string", "null"]},
     },
 }
 
@@ -139,9 +140,15 @@ RESULT_SCHEMA: dict[str, Any] = {
 
 
 def connect_job(
-    job_id: str, ip: str, port: int, protocol: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    job_id: str,
+    ip: str,
+    port: int,
+    protocol: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    bind: str | None = None,
 ) -> Job:
-    """TCP/SCTP handshake + identity line, or UDP identity echo, to ip:port."""
+    """TCP/SCTP handshake + identity line, or UDP identity echo, to ip:port (sent from `bind` if given)."""
     protocol = protocol.lower()
     if protocol not in CONNECT_PROTOCOLS:
         raise ValueError(f"connect protocol must be one of {', '.join(CONNECT_PROTOCOLS)}, got {protocol!r}")
@@ -152,6 +159,7 @@ def connect_job(
         "ip": ip,
         "port": port,
         "timeout_s": timeout_s,
+        **({"bind": bind} if bind is not None else {}),
     }
 
 
@@ -159,13 +167,32 @@ def icmp_job(job_id: str, ip: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> J
     return {"id": job_id, "kind": "icmp", "ip": ip, "timeout_s": timeout_s}
 
 
-def flow_job(job_id: str, flow: Flow, ip: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Job:
-    """The probe that observes `flow`, sent to the destination's address `ip`."""
+def flow_job(
+    job_id: str,
+    flow: Flow,
+    ip: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    bind: str | None = None,
+    dns_name: str | None = None,
+) -> Job:
+    """The probe that observes `flow`, sent to the destination's address `ip` (from `bind` if given).
+
+    With `dns_name`, the destination is a DNS server that is none of ours (no identity echo): the probe
+    is an A query for that name over the flow's protocol and port, and any DNS response is an answer.
+    """
+    if dns_name is not None:
+        if bind is not None or flow.port is None or flow.protocol.upper() not in ("UDP", "TCP"):
+            raise ValueError(f"{flow}: a DNS query goes over UDP or TCP to a port, from no chosen address")
+        return dns_job(job_id, dns_name, transport=flow.protocol.lower(), server=ip, port=flow.port,
+                       timeout_s=timeout_s)  # fmt: skip
     if flow.protocol.upper() == "ICMP":
+        if bind is not None:
+            raise ValueError(f"{flow}: an ICMP probe cannot be sent from a chosen address")
         return icmp_job(job_id, ip, timeout_s=timeout_s)
     if flow.port is None:
         raise ValueError(f"{flow}: a {flow.protocol} flow needs a port")
-    return connect_job(job_id, ip, flow.port, flow.protocol, timeout_s=timeout_s)
+    return connect_job(job_id, ip, flow.port, flow.protocol, timeout_s=timeout_s, bind=bind)
 
 
 def dns_job(

@@ -10,7 +10,12 @@ where N is the byte length of the batch: `head` ends the agent's stdin after exa
 whichever protocol was negotiated. The batch is ASCII JSON, so characters and bytes agree.
 
 Bounded: at most `max_concurrent_execs` execs run at once on the API server, and a batch has a hard
-deadline. When the deadline passes, jobs the agent already reported keep their result and every other
+deadline, which also bounds opening the exec: the client's websocket handshake has no timeout of its own
+(kubernetes/stream/ws_client.py `create_websocket` calls `WebSocket.connect` without one, and
+websocket-client then leaves the socket blocking), so an API server or proxy that accepts the connection
+and never answers the upgrade would hang the batch for ever. The exec is opened on a helper thread; when
+the deadline passes first, the source's batch is an `ExecutorError` and the abandoned thread (a daemon)
+keeps its socket until the peer closes it or the run ends. When the deadline passes, jobs the agent already reported keep their result and every other
 job becomes `error` (never a deny); an exec that cannot start, breaks mid-stream or exits non-zero is an
 `ExecutorError`, which the runner turns into `error` for the whole batch.
 
@@ -152,10 +157,11 @@ class KubeExecutor:
         deadline_s: float,
     ) -> list[JobResult]:
         argv = probe_command(len(payload), self.agent_path)
-        try:
-            session = self._open_exec(namespace, pod, self.container, argv)
-        except Exception as error:  # ApiException, websocket and TLS errors: the agent never ran
-            raise ExecutorError(f"{source}: exec could not start: {type(error).__name__}: {error}") from None
+        session = open_within(
+            lambda: self._open_exec(namespace, pod, self.container, argv),
+            max(0.0, deadline - self._clock()),
+            source,
+        )
         try:
             session.write_stdin(payload)
             stdout, stderr, finished = collect_output(session, deadline, self._clock)
@@ -178,6 +184,41 @@ class KubeExecutor:
                 f"{source}: the agent could not run (exit {returncode}): {stderr.strip()[:500]}"
             )
         return results_in_job_order(jobs, stdout.splitlines(), source=source)
+
+
+def open_within(open_session: Callable[[], ExecSession], timeout_s: float, source: str) -> ExecSession:
+    """`open_session()` on a daemon thread, waited for at most `timeout_s`: the session, or ExecutorError
+    when it failed (ApiException, websocket and TLS errors: the agent never ran) or did not finish. A
+    session that opens after the caller gave up is closed at once."""
+    outcome: list[ExecSession | BaseException] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    abandoned = False
+
+    def attempt() -> None:
+        try:
+            result: ExecSession | BaseException = open_session()
+        except BaseException as error:  # handed to the caller below
+            result = error
+        with lock:
+            if abandoned and not isinstance(result, BaseException):
+                result.close()
+            outcome.append(result)
+            done.set()
+
+    threading.Thread(target=attempt, name=f"exec-open {source}", daemon=True).start()
+    done.wait(timeout_s)
+    with lock:
+        if not outcome:
+            abandoned = True
+            raise ExecutorError(
+                f"{source}: exec could not start: the upgrade did not complete within the batch deadline "
+                f"({timeout_s:.3g}s left)"
+            )
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise ExecutorError(f"{source}: exec could not start: {type(result).__name__}: {result}") from None
+    return result
 
 
 def collect_output(session: ExecSession, deadline: float, clock: Clock) -> tuple[str, str, bool]:

@@ -15,6 +15,18 @@ Control jobs: a service (destination, port, protocol) that no flow of the matrix
 gets one control job per round from `control_source`, a workload allowed to reach it (on a cluster: a
 probe pod exempt from the policies under test; in the netns lab: a pod no rule drops). Without a
 control source such a matrix is refused up front with ValueError: none of its denies could be believed.
+
+Self controls (`self_control`, for clusters without a control tier such as Calico 3.27, where no pod may
+be exempted from the policies under test): a service nobody may reach is vouched for by its own pod, which
+probes its own address (that never leaves the pod's network namespace, so it proves the server listens
+and nothing about policy), and only in a round in which that pod also reached the source control (so its
+interface is programmed and carries traffic both ways). Both must hold for its denies to count.
+
+Source-control jobs: with `source_control` (a service every pod may reach because a policy the run owns
+says so: on a cluster the control pod, through the control tier), every source of the matrix sends one
+job there per round, and a source that reached neither it nor any of its flows' servers in a round has
+its denies of that round turned into `error` (`convergence.apply_source_control`). Live targets always
+give one; the netns lab, whose interfaces exist before any probe, may leave it out.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from tenacity import Retrying, retry_if_result, stop_after_delay
 
@@ -32,6 +44,7 @@ from calico_conformance.probe.convergence import (
     Service,
     Status,
     apply_positive_control,
+    apply_source_control,
     describe_service,
     observe,
     service_of,
@@ -59,11 +72,14 @@ AGENT_CONCURRENCY = 256  # the agent's MAX_CONCURRENT_JOBS: bigger batches run i
 @dataclass(frozen=True)
 class ProbeEndpoint:
     """A workload as the runner needs it: the executor's handle for it as a source, its IP as a
-    destination, and its node (for the same-node / cross-node tag)."""
+    destination, and its node (for the same-node / cross-node tag). `source_address`, when set, is the
+    address its probes are sent from (bound), and every server it reaches must report having seen it."""
 
     handle: str
     ip: str
     node: str | None = None
+    source_address: str | None = None
+    dns_name: str | None = None  # a DNS server none of ours: probed with an A query for this name
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,9 @@ class PlannedProbe:
     service: Service
     expected_server: str | None  # workload key that must answer; None for ICMP and external addresses
     same_node: bool | None
+    sender: str | None = None  # for a source-control job: the source (workload key) it proves
+    expected_peer: str | None = None  # the source address the server must report (a bound sender)
+    self_check: bool = False  # a self control: the destination probing its own address
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,7 @@ class RoundRecord:
     matched: bool  # every flow matched its expectation in this round
     observations: Mapping[Flow, Observation]
     controls: Mapping[Service, Observation]
+    sent: Mapping[str, Observation] = field(default_factory=dict)  # source -> its source-control probe
 
 
 @dataclass(frozen=True)
@@ -116,8 +136,9 @@ class RunResult:
 def _destination(flow: Flow, endpoints: Mapping[str, ProbeEndpoint]) -> tuple[str, str | None]:
     """(address to probe, workload that must answer) for the flow's destination."""
     if flow.destination in endpoints:
-        icmp = flow.protocol.upper() == "ICMP"
-        return endpoints[flow.destination].ip, None if icmp else flow.destination
+        # ICMP is answered by the kernel, a foreign DNS server sends no identity: no server to name.
+        anonymous = flow.protocol.upper() == "ICMP" or endpoints[flow.destination].dns_name is not None
+        return endpoints[flow.destination].ip, None if anonymous else flow.destination
     try:
         return str(ipaddress.ip_address(flow.destination)), None
     except ValueError:
@@ -137,6 +158,8 @@ def plan_round(
     *,
     timeout_s: float,
     control_source: str | None = None,
+    source_control: Service | None = None,
+    self_control: bool = False,
 ) -> RoundPlan:
     """Group the matrix's flows by source, and add the control jobs it needs (see the module docstring)."""
     if not expected:
@@ -149,9 +172,12 @@ def plan_round(
         probe = PlannedProbe(
             {}, flow, service_of(flow), server, _same_node(flow.source, flow.destination, endpoints)
         )
-        planned.append((endpoints[flow.source].handle, _with_job(probe, flow, ip, timeout_s)))
+        planned.append((endpoints[flow.source].handle, _with_job(probe, flow, ip, timeout_s, endpoints)))
     reached = {service_of(flow) for flow in expected if expected[flow].allowed}
     uncontrolled = sorted({service_of(flow) for flow in expected} - reached, key=str)
+    if uncontrolled and control_source is None and self_control:
+        planned.extend(_self_controls(endpoints, uncontrolled, source_control, timeout_s))
+        uncontrolled = []
     if uncontrolled and control_source is None:
         listed = ", ".join(describe_service(service) for service in uncontrolled[:5])
         raise ValueError(
@@ -167,18 +193,75 @@ def plan_round(
         control = Flow(control_source, destination, port, protocol)
         ip, server = _destination(control, endpoints)
         probe = PlannedProbe({}, None, service, server, _same_node(control_source, destination, endpoints))
-        planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s)))
+        planned.append((endpoints[control_source].handle, _with_job(probe, control, ip, timeout_s, endpoints)))
+    if source_control is not None:
+        senders = {flow.source for flow in expected} | {
+            probe.service[0] for _handle, probe in planned if probe.self_check
+        }
+        planned.extend(_source_controls(endpoints, senders, source_control, timeout_s))
     batches: dict[str, list[PlannedProbe]] = {}
     for handle, probe in planned:
         batch = batches.setdefault(handle, [])
         batch.append(PlannedProbe({**probe.job, "id": str(len(batch))}, probe.flow, probe.service,
-                                  probe.expected_server, probe.same_node))  # fmt: skip
+                                  probe.expected_server, probe.same_node, probe.sender,
+                                  probe.expected_peer, probe.self_check))  # fmt: skip
     return RoundPlan({handle: tuple(batch) for handle, batch in batches.items()})
 
 
-def _with_job(probe: PlannedProbe, flow: Flow, ip: str, timeout_s: float) -> PlannedProbe:
-    job = flow_job("", flow, ip, timeout_s=timeout_s)
-    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node)
+def _self_controls(
+    endpoints: Mapping[str, ProbeEndpoint],
+    services: Sequence[Service],
+    source_control: Service | None,
+    timeout_s: float,
+) -> list[tuple[str, PlannedProbe]]:
+    """One self-probe per service, from its own pod to its own address (see the module docstring)."""
+    if source_control is None:
+        raise ValueError("self controls need a source_control: a self-probe alone never leaves its pod")
+    planned = []
+    for service in services:
+        destination, port, protocol = service
+        if destination not in endpoints:
+            raise ValueError(
+                f"no flow is expected to reach {describe_service(service)}, and {destination} has no pod to "
+                "vouch for its own server: give a control_source allowed to reach it"
+            )
+        check = Flow(destination, destination, port, protocol)
+        ip, server = _destination(check, endpoints)
+        probe = PlannedProbe({}, None, service, server, True, self_check=True)
+        planned.append((endpoints[destination].handle, _with_job(probe, check, ip, timeout_s, endpoints, bind=False)))
+    return planned
+
+
+def _source_controls(
+    endpoints: Mapping[str, ProbeEndpoint], senders: set[str], control: Service, timeout_s: float
+) -> list[tuple[str, PlannedProbe]]:
+    """One job per sender to the source-control service (not from that service's own pod)."""
+    destination, port, protocol = control
+    if destination not in endpoints:
+        raise ValueError(f"source control {describe_service(control)}: {destination!r} is not a known workload")
+    planned = []
+    for source in sorted(senders - {destination}):
+        check = Flow(source, destination, port, protocol)
+        ip, server = _destination(check, endpoints)
+        probe = PlannedProbe({}, None, control, server, _same_node(source, destination, endpoints), source)
+        planned.append((endpoints[source].handle, _with_job(probe, check, ip, timeout_s, endpoints)))
+    return planned
+
+
+def _with_job(
+    probe: PlannedProbe,
+    flow: Flow,
+    ip: str,
+    timeout_s: float,
+    endpoints: Mapping[str, ProbeEndpoint],
+    *,
+    bind: bool = True,
+) -> PlannedProbe:
+    source = endpoints[flow.source].source_address if bind else None
+    resolver = endpoints[flow.destination].dns_name if flow.destination in endpoints else None
+    job = flow_job("", flow, ip, timeout_s=timeout_s, bind=source, dns_name=resolver)
+    return PlannedProbe(job, probe.flow, probe.service, probe.expected_server, probe.same_node, probe.sender,
+                        source, probe.self_check)  # fmt: skip
 
 
 def _run_batch(executor: Executor, source: str, jobs: Sequence[Job], deadline_s: float) -> list[JobResult]:
@@ -192,7 +275,17 @@ def run_round(
     executor: Executor, plan: RoundPlan, *, deadline_s: float, max_parallel_sources: int = 32
 ) -> tuple[dict[Flow, Observation], dict[Service, Observation]]:
     """One batch per source, all sources in parallel: observations of the flows and of the controls,
-    with the positive control applied."""
+    with the positive control (and, where the plan has them, the source controls) applied."""
+    flows, controls, _sent = run_checked_round(
+        executor, plan, deadline_s=deadline_s, max_parallel_sources=max_parallel_sources
+    )
+    return flows, controls
+
+
+def run_checked_round(
+    executor: Executor, plan: RoundPlan, *, deadline_s: float, max_parallel_sources: int = 32
+) -> tuple[dict[Flow, Observation], dict[Service, Observation], dict[str, Observation]]:
+    """`run_round`, also returning each source's source-control observation (source key -> observation)."""
     sources = list(plan.batches)
     with ThreadPoolExecutor(max_workers=max(1, min(max_parallel_sources, len(sources)))) as pool:
         futures = {
@@ -204,14 +297,34 @@ def run_round(
         results = {source: future.result() for source, future in futures.items()}
     flows: dict[Flow, Observation] = {}
     controls: dict[Service, Observation] = {}
+    sent: dict[str, Observation] = {}
+    self_checked: list[Service] = []
     for source in sources:
         for probe, result in zip(plan.batches[source], results[source], strict=True):
-            seen = observe(result, probe.expected_server, probe.same_node)
-            if probe.flow is None:
+            seen = observe(result, probe.expected_server, probe.same_node, probe.expected_peer)
+            if probe.sender is not None:
+                sent[probe.sender] = seen
+            elif probe.flow is None:
                 controls[probe.service] = seen
+                if probe.self_check:
+                    self_checked.append(probe.service)
             else:
                 flows[probe.flow] = seen
-    return apply_positive_control(flows, controls), controls
+    for service in self_checked:  # a self-probe counts only if its pod also reached the source control
+        pod = service[0]
+        reached = sent.get(pod)
+        if controls[service].verdict is ProbeVerdict.ALLOWED and (
+            reached is None or reached.verdict is not ProbeVerdict.ALLOWED
+        ):
+            controls[service] = replace(
+                controls[service],
+                verdict=ProbeVerdict.ERROR,
+                detail=f"{pod} answered itself but did not reach the source control in this round",
+            )
+    checked = apply_positive_control(flows, controls)
+    if any(probe.sender is not None for batch in plan.batches.values() for probe in batch):
+        checked = apply_source_control(checked, sent)
+    return checked, controls, sent
 
 
 def run_matrix(
@@ -224,6 +337,8 @@ def run_matrix(
     required_matches: int = DEFAULT_REQUIRED_MATCHES,
     round_interval_s: float = DEFAULT_ROUND_INTERVAL_S,
     control_source: str | None = None,
+    source_control: Service | None = None,
+    self_control: bool = False,
     deny_verdicts: frozenset[ProbeVerdict] = DEFAULT_DENY_VERDICTS,
     batch_deadline_s: float | None = None,
     max_parallel_sources: int = 32,
@@ -231,7 +346,14 @@ def run_matrix(
 ) -> RunResult:
     """Probe `expected` in rounds until it converges (see `convergence`), a leak after a match fails it,
     or `converge_timeout_s` passes. `on_round` sees each round as it is recorded (progress, tests)."""
-    plan = plan_round(endpoints, expected, timeout_s=timeout_s, control_source=control_source)
+    plan = plan_round(
+        endpoints,
+        expected,
+        timeout_s=timeout_s,
+        control_source=control_source,
+        source_control=source_control,
+        self_control=self_control,
+    )
     largest_batch = max(len(batch) for batch in plan.batches.values())
     waves = -(-largest_batch // AGENT_CONCURRENCY)
     deadline_s = batch_deadline_s or timeout_s * waves + BATCH_OVERHEAD_S
@@ -241,7 +363,7 @@ def run_matrix(
 
     def one_round() -> Status:
         started = time.monotonic()
-        flows, controls = run_round(
+        flows, controls, sent = run_checked_round(
             executor, plan, deadline_s=deadline_s, max_parallel_sources=max_parallel_sources
         )
         status = tracker.record(started - began, flows)
@@ -253,6 +375,7 @@ def run_matrix(
             matched=tracker.matching_rounds > 0,
             observations=flows,
             controls=controls,
+            sent=sent,
         )
         rounds.append(record)
         if on_round is not None:
