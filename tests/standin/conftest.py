@@ -10,22 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from standin_apiserver import StandinApi, StandinHttpServer, write_kubeconfig
+from standin_apiserver import CONTEXT, ApiOnly, StandinApi, StandinHttpServer, write_kubeconfig
 from standin_cluster import StandinCluster
 from standin_cluster import standin_cluster as build_cluster
 from standin_served import ServedApi
 from standin_store import ObjectStore
 
 from calico_conformance.probe.netns_lab import missing_requirements
-
-CONTEXT = "standin"
-
-
-class ApiOnly:
-    """An API server with no kubelet: objects only, for the API and discovery tests."""
-
-    def __init__(self, api: StandinApi, server: StandinHttpServer, kubeconfig: Path) -> None:
-        self.api, self.server, self.kubeconfig = api, server, kubeconfig
 
 
 @pytest.fixture

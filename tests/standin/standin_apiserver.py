@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -393,6 +394,16 @@ class StandinHttpServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join(timeout=5)
+
+
+CONTEXT = "standin"  # the kubeconfig context the stand-in's tests use
+
+
+class ApiOnly:
+    """An API server with no kubelet: objects only, for the API and discovery tests."""
+
+    def __init__(self, api: StandinApi, server: StandinHttpServer, kubeconfig: Path) -> None:
+        self.api, self.server, self.kubeconfig = api, server, kubeconfig
 
 
 def write_kubeconfig(path: str, url: str, context: str) -> None:

@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CONTEXT, ApiOnly
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from standin_apiserver import CONTEXT, ApiOnly
 
 from calico_conformance.cluster.inventory import ObjectRef
 from calico_conformance.cluster.kube import KubeClient
