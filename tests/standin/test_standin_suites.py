@@ -35,16 +35,21 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="the sui
 PROBE_TIMEOUT = "--probe-timeout=1"  # the stand-in's network is local: a second is generous
 REFERENCE_ONLY = ("-k", "not upstream_netpol_case")  # the reference set and layout; the upstream
 # Kubernetes netpol catalogue is synthetic scenarios, ~24 more scratch spaces (see the report)
-ONE_MATRIX = "test_royal_bank_isolation and customer-a-tcp-8443"  # one layout matrix, a quick run
+ONE_MATRIX = (
+    "test_royal_bank_isolation and customer-a-tcp-9999"  # one matrix on a port every probe pod serves
+)
 LAG_S = 3600.0  # a fault that lasts longer than any run here
 
 
 def outcomes(junit: Path) -> dict[str, str]:
-    """testcase name -> passed / failed / error / skipped, from a JUnit report."""
+    """`classname::name` -> passed / failure / error / skipped, from a JUnit report (a teardown error
+    after a failure is a second testcase of the same name: the first outcome is kept)."""
     found: dict[str, str] = {}
     for case in ET.parse(junit).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-        found[case.get("name", "")] = kinds[0] if kinds else "passed"
+        found.setdefault(
+            f"{case.get('classname', '')}::{case.get('name', '')}", kinds[0] if kinds else "passed"
+        )
     return found
 
 
@@ -53,26 +58,30 @@ def provisioned(cluster: StandinCluster) -> list[str]:
     return cluster.everything()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="standin-findings.md 9: probe pods do not serve every port the royal-bank matrices probe on "
-    "them, so 6 of those tests are infrastructure errors on every live cluster (exit 6)",
-)
+KNOWN_UNPROVEN = "test_royal_bank_isolation::"  # the module; standin-findings.md 9: unserved probe ports
+
+
 def test_reference_set_passes_writes_the_reports_and_leaves_nothing_behind(
     standin_cluster: StandinCluster, tmp_path: Path
 ) -> None:
     before = provisioned(standin_cluster)
     reports = tmp_path / "reports"
     run = run_suites(standin_cluster, reports, PROBE_TIMEOUT, *REFERENCE_ONLY)
-    assert run.returncode == 0, run.stdout[-8000:]
-    results = outcomes(reports / "junit.xml")
-    assert "failure" not in results.values()
-    assert "error" not in results.values()
-    assert list(results.values()).count("passed") >= 10
-    assert (reports / "conformance-report.yaml").is_file()  # the same reports as the static target
-    assert list((reports / "allure-results").glob("*-result.json"))
     after = standin_cluster.everything()
     assert after == before, f"left behind: {sorted(set(after) - set(before))}"
+    assert (reports / "conformance-report.yaml").is_file()  # the same reports as the static target
+    assert list((reports / "allure-results").glob("*-result.json"))
+    results = outcomes(reports / "junit.xml")
+    assert "failure" not in [v for k, v in results.items() if KNOWN_UNPROVEN not in k], run.stdout[-8000:]
+    assert list(results.values()).count("passed") >= 10
+    if run.returncode == 6 and all(
+        KNOWN_UNPROVEN in k for k, v in results.items() if v in ("error", "failure")
+    ):
+        pytest.xfail(
+            "standin-findings.md 9: probe pods do not serve every port the royal-bank matrices probe "
+            "on them, so those tests are infrastructure errors (exit 6) on every live cluster"
+        )
+    assert run.returncode == 0, run.stdout[-8000:]
 
 
 def test_sigint_mid_run_removes_everything_the_run_created(
