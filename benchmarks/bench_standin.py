@@ -43,7 +43,9 @@ def main() -> int:
         with standin_cluster(workdir) as cluster:
             provision(cluster)
             provisioned = time.monotonic()
-            run = run_suites(cluster, workdir / "reports", "--probe-timeout=1", "-k", "not upstream_netpol_case")
+            run = run_suites(
+                cluster, workdir / "reports", "--probe-timeout=1", "-k", "not upstream_netpol_case"
+            )
             suites_s = time.monotonic() - provisioned
         total_s = time.monotonic() - started
     figures = {
