@@ -203,7 +203,11 @@ class PolicyProgrammer:
         def elements(items: list[str]) -> str:
             return f"elements = {{ {', '.join(items)} }}" if items else ""
 
-        drop_unprogrammed = 'iifname "sp*" drop' if self.faults.new_pod_programming_delay_s else ""
+        # A local pod's packets enter (and leave) through the node's bridge, whatever its veth is called;
+        # one not in `local` is not programmed yet, and with the fault on it can neither send nor receive.
+        unprogrammed = bool(self.faults.new_pod_programming_delay_s)
+        drop_unprogrammed = 'iifname "br0" drop' if unprogrammed else ""
+        drop_to_unprogrammed = 'oifname "br0" drop' if unprogrammed else ""
         script = f"""table inet {TABLE}
 delete table inet {TABLE}
 table inet {TABLE} {{
@@ -228,6 +232,7 @@ table inet {TABLE} {{
     ip saddr @local jump egress_check
     {drop_unprogrammed}
     ip daddr @local jump ingress_check
+    {drop_to_unprogrammed}
   }}
 }}
 """
