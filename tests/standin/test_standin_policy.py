@@ -48,3 +48,16 @@ def test_an_applied_policy_is_enforced_and_its_removal_too(
         with attempt:
             assert verdict() == "allowed"
     assert standin_cluster.programmer.errors == []
+
+
+def test_with_the_new_pod_fault_an_unprogrammed_pod_can_neither_send_nor_be_reached(
+    standin_cluster: StandinCluster, tmp_path: Path
+) -> None:
+    standin_cluster.faults.new_pod_programming_delay_s = 3600.0  # never programmed during the test
+    kube, pods = deploy_two(standin_cluster, tmp_path)
+    b_ip = next(p["status"]["podIP"] for p in pods if p["metadata"]["name"] == "b")  # type: ignore[index]
+    executor = KubeExecutor(stream_exec(kube.core))
+    [result] = executor.run_batch(
+        "tenant/a", [connect_job("j", b_ip, 8080, "TCP", timeout_s=0.5)], deadline_s=20
+    )
+    assert result["verdict"] == "dropped"  # no policy at all: only the unprogrammed interface drops it
