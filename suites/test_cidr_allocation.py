@@ -72,7 +72,10 @@ def test_installation_valid_against_calico_schema(
         release_for(run_config.calico_version)
     except ValueError as unpinned:
         pytest.skip(f"no vendored schema to validate against: {unpinned}")
-    errors = validate_manifest(cluster_facts.installation, calico_version=run_config.calico_version)
+    # A live Installation carries the operator's `status`; the vendored schemas leave `status` out on
+    # purpose (the server owns it, cluster/vendor.py), so only what was rendered is validated.
+    rendered = {key: value for key, value in cluster_facts.installation.items() if key != "status"}
+    errors = validate_manifest(rendered, calico_version=run_config.calico_version)
     assert errors == [], f"{cluster}: the Installation is invalid:\n" + "\n".join(errors)
 
 

@@ -237,7 +237,10 @@ class KubeconfigTarget(LiveTarget):
             self.state_dir, f"kubeconfig-{name}", produce, lock_timeout_s=self.timeouts.cluster_lock_s
         ).state
         live.deployment = Deployment.from_state(state["deployment"])
-        live.facts = audits.facts_from_audit(audits.read_audit(kube, name, network_mtu=None))
+        # The node network's MTU is not in any API object; the layout declares it per cluster.
+        network = self.layout.networks.get(name)
+        network_mtu = network.network_mtu if network else None
+        live.facts = audits.facts_from_audit(audits.read_audit(kube, name, network_mtu=network_mtu))
         return live
 
     def _deploy_probes(self, live: LiveCluster) -> Deployment:
