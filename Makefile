@@ -13,7 +13,7 @@ NIGHTLY_FLAGS ?= --probe-existing-namespaces --allow-cluster-scoped
 .PHONY: help setup test test-unit test-netns test-plugin test-standin bench-standin static lint typecheck bench mutation conformance nightly clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -59,7 +59,7 @@ bench: ## benchmarks; figures go to reports/bench.json (bench-standin apart: it 
 		echo "== $$bench"; $(PY) $$bench || exit 1; done
 	@echo "== $(REPORTS)/bench.json"; cat $(REPORTS)/bench.json
 
-mutation: ## apply the fault catalogue to the reference set; every fault must be caught
+mutation: ## apply the fault catalogue to the reference set: every fault caught, every behaviour-preserving edit passed
 	$(PY) -m calico_conformance.mutation
 
 conformance: ## CI gate before customer handover: kind clusters for all three CIDR layouts (needs Docker + kind)
