@@ -128,34 +128,24 @@ def decided_peers(evaluator: _Evaluator, local: int, direction: Direction) -> li
         passes[:] = [(earlier & ~mask, by) for earlier, by in passes if earlier & ~mask]
         passes.append((mask, decision))
 
-    egress = direction is Direction.EGRESS
     for tier, policies in evaluator.applicable[direction][local]:
-        active = undecided
-        for policy in policies:
-            for rule in policy.rules(direction):
-                masks = evaluator.rule_masks(rule) if active else None
-                if masks is None or rule.action == "Log":
-                    continue
-                local_mask, peer_mask = masks if egress else masks[::-1]
-                hit = peer_mask & active if local_mask >> local & 1 else 0
-                if not hit:
-                    continue
-                active &= ~hit
-                decision = Decision(
-                    rule.action != "Deny",
-                    direction,
-                    PASSED_OUT if rule.action == "Pass" else RULE,
-                    tier=tier.name,
-                    policy=policy.policy.display_name,
-                    rule_index=rule.index,
-                    action=rule.action,
-                    location=rule.rule.location or policy.policy.location,
-                )
-                if rule.action == "Pass":
-                    passed(hit, decision)
-                else:
-                    segments.append((hit, decision))
-                    undecided &= ~hit
+        hits, active = evaluator.tier_hits(policies, local, direction, undecided)
+        for policy, rule, hit in hits:
+            decision = Decision(
+                rule.action != "Deny",
+                direction,
+                PASSED_OUT if rule.action == "Pass" else RULE,
+                tier=tier.name,
+                policy=policy.policy.display_name,
+                rule_index=rule.index,
+                action=rule.action,
+                location=rule.rule.location or policy.policy.location,
+            )
+            if rule.action == "Pass":
+                passed(hit, decision)
+            else:
+                segments.append((hit, decision))
+                undecided &= ~hit
         if active and tier.default_action == "Pass":
             passed(active, Decision(True, direction, tier_passes(tier.name), tier=tier.name))
         elif active:

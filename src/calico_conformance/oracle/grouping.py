@@ -294,28 +294,38 @@ class _Evaluator:
             )
         return self._rule_masks[key]
 
+    def tier_hits(
+        self, policies: Sequence[CompiledPolicy], local: int, direction: Direction, undecided: int
+    ) -> tuple[list[tuple[CompiledPolicy, CompiledRule, int]], int]:
+        """One tier's walk for this class: each (policy, rule, peer classes) whose first matching rule
+        it is, in felix's order, among the peers still `undecided`; and the peers no rule matched.
+        Log rules match and carry on; Allow, Deny and Pass take their peers out of the tier."""
+        egress = direction is Direction.EGRESS
+        active, hits = undecided, []  # peers this tier still has to decide
+        for policy in policies:
+            for rule in policy.rules(direction):
+                masks = self.rule_masks(rule) if active else None
+                if masks is None or rule.action == "Log":
+                    continue
+                local_mask, peer_mask = masks if egress else masks[::-1]
+                hit = peer_mask & active if local_mask >> local & 1 else 0
+                if hit:
+                    active &= ~hit
+                    hits.append((policy, rule, hit))
+        return hits, active
+
     def allowed_peers(self, local: int, direction: Direction) -> int:
         """The classes this class may talk to (egress) or hear from (ingress)."""
         undecided, allowed = self.classes.full, 0
-        egress = direction is Direction.EGRESS
         for tier, policies in self.applicable[direction][local]:
-            active = undecided  # peers this tier still has to decide
-            for policy in policies:
-                for rule in policy.rules(direction):
-                    masks = self.rule_masks(rule) if active else None
-                    if masks is None or rule.action == "Log":
-                        continue
-                    local_mask, peer_mask = masks if egress else masks[::-1]
-                    hit = peer_mask & active if local_mask >> local & 1 else 0
-                    if not hit:
-                        continue
-                    active &= ~hit
-                    if rule.action == "Allow":
-                        allowed |= hit
-                        undecided &= ~hit
-                    elif rule.action == "Deny":
-                        undecided &= ~hit
-                    # Pass: stays undecided, leaves this tier for the next
+            hits, active = self.tier_hits(policies, local, direction, undecided)
+            for _, rule, hit in hits:
+                if rule.action == "Allow":
+                    allowed |= hit
+                    undecided &= ~hit
+                elif rule.action == "Deny":
+                    undecided &= ~hit
+                # Pass: stays undecided, leaves this tier for the next
             if tier.default_action != "Pass":
                 undecided &= ~active  # end-of-tier deny
             if not undecided:
