@@ -18,10 +18,8 @@ from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 
 from calico_conformance.oracle.errors import LocatedError
-from calico_conformance.oracle.evaluate import Oracle
+from calico_conformance.oracle.evaluate import Oracle, rule_decision
 from calico_conformance.oracle.explain import (
-    PASSED_OUT,
-    RULE,
     Decision,
     Verdict,
     end_of_tier,
@@ -131,16 +129,7 @@ def decided_peers(evaluator: _Evaluator, local: int, direction: Direction) -> li
     for tier, policies in evaluator.applicable[direction][local]:
         hits, active = evaluator.tier_hits(policies, local, direction, undecided)
         for policy, rule, hit in hits:
-            decision = Decision(
-                rule.action != "Deny",
-                direction,
-                PASSED_OUT if rule.action == "Pass" else RULE,
-                tier=tier.name,
-                policy=policy.policy.display_name,
-                rule_index=rule.index,
-                action=rule.action,
-                location=rule.rule.location or policy.policy.location,
-            )
+            decision = rule_decision(direction, tier, policy, rule)
             if rule.action == "Pass":
                 passed(hit, decision)
             else:

@@ -54,11 +54,31 @@ from calico_conformance.oracle.model import (
     Scenario,
     ServiceAccount,
 )
-from calico_conformance.oracle.rules import CompiledPolicy, CompiledTier, Transport, compile_policy
+from calico_conformance.oracle.rules import (
+    CompiledPolicy,
+    CompiledRule,
+    CompiledTier,
+    Transport,
+    compile_policy,
+)
 from calico_conformance.oracle.tiers import plan_tiers
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow
 
 __all__ = ["CompiledTier", "Decision", "Oracle", "Verdict"]
+
+
+def rule_decision(direction: Direction, tier: CompiledTier, policy: CompiledPolicy, rule: CompiledRule) -> Decision:
+    """What a matching Allow, Deny or Pass rule decides (the per-pair walk and the grouped one agree on it)."""
+    return Decision(
+        rule.action != "Deny",  # a Pass that leaves the last tier reaches the allowing profile
+        direction,
+        PASSED_OUT if rule.action == "Pass" else RULE,
+        tier=tier.name,
+        policy=policy.policy.display_name,
+        rule_index=rule.index,
+        action=rule.action,
+        location=rule.rule.location or policy.policy.location,
+    )
 
 
 class Oracle:
@@ -194,16 +214,7 @@ class Oracle:
             for rule in compiled.rules(direction):
                 if rule.action == "Log" or not rule.matches(transport, source, destination):
                     continue  # felix logs and carries on with the next rule
-                return Decision(
-                    rule.action != "Deny",  # a Pass that leaves the last tier reaches the allowing profile
-                    direction,
-                    PASSED_OUT if rule.action == "Pass" else RULE,
-                    tier=tier.name,
-                    policy=compiled.policy.display_name,
-                    rule_index=rule.index,
-                    action=rule.action,
-                    location=rule.rule.location or compiled.policy.location,
-                )
+                return rule_decision(direction, tier, compiled, rule)
         return None
 
     def verdict_for(self, flow: Flow) -> Verdict:
