@@ -103,7 +103,12 @@ def run_catalogue(
     )
     print(render_table(results))
     missed = [result for result in results if not result.caught]
-    print(f"{len(results) - len(missed)}/{len(results)} faults caught")
+    caught = [result for result in results if not result.fault.must_pass]
+    kept = [result for result in results if result.fault.must_pass]
+    print(
+        f"{sum(r.caught for r in caught)}/{len(caught)} faults caught, "
+        f"{sum(r.caught for r in kept)}/{len(kept)} behaviour-preserving edits passed"
+    )
     return EXIT_MISSED if missed else EXIT_ALL_CAUGHT
 
 

@@ -213,10 +213,17 @@ def run_faults(
     return [results[fault.name] for fault in faults]
 
 
+def verdict_word(result: FaultResult) -> str:
+    """caught / MISSED for a fault; passed / FAILED for a behaviour-preserving edit."""
+    if result.fault.must_pass:
+        return "passed" if result.caught else "FAILED"
+    return "caught" if result.caught else "MISSED"
+
+
 def progress_line(result: FaultResult, done: int, total: int) -> str:
     """`[3/21] caught  label-typo  14.2 s  3 failing test(s) in test_default_deny`: one finished fault."""
     seconds = result.run.seconds if result.run is not None else 0.0
-    verdict = "caught" if result.caught else "MISSED"
+    verdict = verdict_word(result)
     width = len(str(total))
     return f"[{done:>{width}}/{total}] {verdict}  {result.fault.name}  {seconds:.1f} s  {result.why}"
 
@@ -231,8 +238,7 @@ def render_table(results: Sequence[FaultResult]) -> str:
             failed = result.why if result.caught else "-"  # a load fault: "refused to load, naming f:l"
         if result.run is not None and result.run.errored:
             failed += f"; {len(result.run.errored)} errored"
-        verdict = ("passed" if result.caught else "FAILED") if result.fault.must_pass else ("caught" if result.caught else "MISSED")
-        rows.append((result.fault.name, failed, verdict))
+        rows.append((result.fault.name, failed, verdict_word(result)))
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
