@@ -11,15 +11,27 @@ because the control source got through in the same round.
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import subprocess
+import sys
 from collections.abc import Iterator
+from ipaddress import IPv4Network
+from pathlib import Path
 
 import pytest
 
+from calico_conformance.cluster.probe_pods import render_probe_pod
+from calico_conformance.cluster.stand_ins import stand_in_pods
+from calico_conformance.oracle.loader import load_manifests, manifest_files
 from calico_conformance.probe.jobs import connect_job, dns_job
-from calico_conformance.probe.netns_executor import AgentServer, NetnsExecutor
+from calico_conformance.probe.netns_executor import AGENT_PATH, AgentServer, NetnsExecutor, start_process
 from calico_conformance.probe.netns_lab import NetnsLab
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+from calico_conformance.tenancy.layout import load_layout
+from calico_conformance.tenancy.surface import policy_surface, widen_layout
 from tests.netns.lab_layout import CONTROL, PROBE_TIMEOUT_S, ROUND_INTERVAL_S, Policy
 
 pytestmark = pytest.mark.netns
@@ -28,6 +40,7 @@ ROGUE = "tenant-b/api-2"  # on node2; the client is on node1, so every query cro
 CLIENT = "tenant-a/web-1"
 ROGUE_ANSWER = "192.0.2.1"  # TEST-NET-1: what every A query gets, never a real address
 TRANSPORTS = ["udp", "tcp"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +116,44 @@ def test_runner_believes_a_drop_to_the_rogue_server_through_the_control_source(
     assert all(
         control.answered_by == ROGUE for record in result.rounds for control in record.controls.values()
     )
+
+
+def test_the_live_rogue_dns_pods_command_starts_with_the_widened_reference_layout() -> None:
+    """The rogue DNS pod as the live targets render it from the reference set (whose layout edges add
+    52-54 to the canary ports) binds every port once: its container command, run as it is in a fresh
+    network namespace, prints the agent's ready line. A port listed both as a canary and as DNS could
+    not bind, and the pod crashed on every cluster (found by the cluster stand-in)."""
+    layout = load_layout(REPO / "policies" / "tenancy.yaml")
+    files = [f for f in manifest_files([REPO / "policies"]) if f.name != "tenancy.yaml"]
+    resources = load_manifests(files, calico_version="3.31")
+    ranges = [IPv4Network("10.244.0.0/16"), IPv4Network("10.96.0.0/12")]
+    widened = widen_layout(layout, policy_surface(resources, layout, ranges))
+    [rogue] = stand_in_pods(widened, "cc-r1-control", ["node1"], outside_echo=False)
+    assert {(s.port, s.protocol) for s in rogue.services} >= {(53, "TCP"), (53, "UDP")}, "the edge case"
+    command = render_probe_pod(rogue, image="netshoot", agent_source="", run_id="r1")["spec"]["containers"][0]
+    argv = [sys.executable if a == "python3" else str(AGENT_PATH) if a.endswith("/agent.py") else a
+            for a in command["command"]]  # fmt: skip
+    netns = f"cc-rogue-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        process = start_process(["ip", "netns", "exec", netns, *argv])
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            readable, _, _ = select.select([process.stdout], [], [], 10)
+            line = process.stdout.readline() if readable else ""
+            assert line, (
+                f"the rogue DNS pod's agent did not start: {process.stderr.read() if process.poll() is not None else 'no ready line in 10 s'}"
+            )
+            ready = json.loads(line)
+        finally:
+            process.kill()
+            process.wait()
+    finally:
+        subprocess.run(["ip", "netns", "delete", netns], check=False)
+    assert (ready["dns_udp"], ready["dns_tcp"]) == ([53], [53])
+    assert 53 not in ready["tcp"]
+    assert 53 not in ready["udp"]
+    assert {52, 54, 9999} <= set(ready["tcp"])
+    assert {52, 54, 9999} <= set(ready["udp"])

@@ -194,8 +194,13 @@ def serve_command(pod: ProbePod) -> list[str]:
         "--identity",
         json.dumps(identity, sort_keys=True),
     ]
+    dns_served = {(service.port, service.protocol) for service in pod.dns_services}
     for protocol in ("TCP", "UDP", "SCTP"):
-        ports = sorted({service.port for service in pod.services if service.protocol == protocol})
+        # A port the pod resolves DNS on is served by the DNS listener, which answers probes too (the
+        # agent's `answer_dns_stream`/`dns_datagram_loop`); a second listener on it cannot bind.
+        ports = sorted(
+            {s.port for s in pod.services if s.protocol == protocol and (s.port, protocol) not in dns_served}
+        )
         if ports:
             command += [f"--{protocol.lower()}", ",".join(str(port) for port in ports)]
     for protocol in ("UDP", "TCP"):
@@ -215,7 +220,11 @@ def serve_command(pod: ProbePod) -> list[str]:
 
 def _container_ports(services: Sequence[Service]) -> list[dict[str, Any]]:
     ports = []
+    seen: set[tuple[int, str]] = set()
     for service in services:
+        if (service.port, service.protocol) in seen:
+            continue  # one entry per port and protocol (a rogue DNS port is both a canary and DNS)
+        seen.add((service.port, service.protocol))
         entry: dict[str, Any] = {"containerPort": service.port, "protocol": service.protocol}
         if service.name:
             entry["name"] = service.name  # policies may match named ports (calico-semantics.md)
