@@ -9,7 +9,10 @@ libcalico-go/lib/backend/k8s/resources/workloadendpoint.go:117-139 as the endpoi
 `<ip>/32`), and its container command really runs inside it, with each ConfigMap volume mounted where
 the pod asks (a private mount namespace with a tmpfs over the mount's parent, so the host is untouched).
 
-Status as the kubelet writes it: `ContainersReady` once the readiness probe's TCP port listens (no
+Status as the kubelet writes it: a container that exits under `restartPolicy: Always` is reported as
+between two restarts (waiting `CrashLoopBackOff`, `lastState.terminated` with its exit code and, with
+`FallbackToLogsOnError`, the end of its log as the message, `restartCount` 1, phase Running) and is
+not restarted; `ContainersReady` once the readiness probe's TCP port listens (no
 readiness probe: once the process runs), `Ready` only when ContainersReady and every readiness gate's
 condition is True (KEP-580), so the probe pods' never-set gate keeps them un-Ready as on a real node.
 Deleting a pod stops its process and removes its namespace before the object goes; deleting a
@@ -240,6 +243,22 @@ class Kubelet:
         exited = sandbox.process is not None and sandbox.process.poll() is not None
         gates = [g["conditionType"] for g in pod["spec"].get("readinessGates") or ()]
 
+        container = pod["spec"]["containers"][0]
+        restarts = pod["spec"].get("restartPolicy", "Always") != "Never"
+        exit_code = sandbox.process.returncode if exited and sandbox.process else None
+        terminated: dict[str, Any] = {"exitCode": exit_code, "reason": "Error" if exit_code else "Completed"}
+        if exit_code and container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            terminated["message"] = log_tail(sandbox.log)
+        if not exited:
+            states: dict[str, Any] = {"state": {"running": {}}, "restartCount": 0}
+        elif (
+            restarts
+        ):  # between two restarts, as the kubelet reports a crashing container (never restarted here)
+            states = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": terminated},
+                      "restartCount": 1}  # fmt: skip
+        else:
+            states = {"state": {"terminated": terminated}, "restartCount": 0}
+
         def change(obj: Obj) -> None:
             status = obj.setdefault("status", {})
             conditions = {c["type"]: c for c in status.get("conditions") or ()}
@@ -249,14 +268,12 @@ class Kubelet:
             gated = all(conditions.get(gate, {}).get("status") == "True" for gate in gates)
             conditions["Ready"] = {"type": "Ready", "status": str(ready and gated)}
             status.update(
-                phase="Failed" if exited else "Running",
+                phase="Failed" if exited and not restarts else "Running",
                 podIP=sandbox.ip, podIPs=[{"ip": sandbox.ip}], hostIP=self.lab.nodes[sandbox.node].underlay_ip,
                 conditions=list(conditions.values()),
                 containerStatuses=[{
-                    "name": obj["spec"]["containers"][0]["name"], "ready": ready, "restartCount": 0,
-                    "containerID": f"standin://{sandbox.container_id}",
-                    "state": {"terminated": {"exitCode": sandbox.process.returncode}} if exited and sandbox.process
-                    else {"running": {}},
+                    "name": container["name"], "ready": ready,
+                    "containerID": f"standin://{sandbox.container_id}", **states,
                 }],
             )  # fmt: skip
 
@@ -286,6 +303,13 @@ def _mark_deleted(obj: Obj) -> None:
     from standin_store import now
 
     obj["metadata"].setdefault("deletionTimestamp", now())
+
+
+def log_tail(log: Path) -> str:
+    """What FallbackToLogsOnError puts in the termination message: the last chunk of the container's log,
+    at most 80 lines and 2048 bytes (k8s.io/api core/v1 `TerminationMessageFallbackToLogsOnError`)."""
+    lines = log.read_bytes().splitlines()[-80:] if log.exists() else []
+    return b"\n".join(lines)[-2048:].decode("utf-8", "replace")
 
 
 def _expand(arg: str, env: Mapping[str, str]) -> str:

@@ -142,6 +142,34 @@ def test_probe_pods_missing_failed_or_without_ip_are_listed() -> None:
     assert progress.detail == "not up: x/a (Running), x/b (Failed), x/c (not created)"
 
 
+def test_a_crashing_agent_makes_the_wait_hopeless_at_once_with_its_exit_and_last_log_lines() -> None:
+    # The kubelet's report of a restartPolicy Always container between two restarts (core/v1
+    # ContainerStatus: waiting CrashLoopBackOff, lastState.terminated; FallbackToLogsOnError's message).
+    crashing = pod("x", "rogue", "w1", containers=False, ip="10.244.1.9")
+    crashing["status"]["containerStatuses"] = [{
+        "name": "agent", "ready": False, "restartCount": 3,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 2, "reason": "Error",
+                                     "message": "usage: agent.py ...\nagent.py serve: cannot listen: 53/tcp"}},
+    }]  # fmt: skip
+    pods = [pod("x", "a", "w1", containers=True, ip="10.244.1.2"), crashing]
+
+    progress = containers_ready(["x/a", "x/rogue"], pods)
+
+    assert (progress.done, progress.hopeless) == (False, True)
+    assert progress.detail == (
+        "x/rogue: container agent exited 2 (CrashLoopBackOff, restarts: 3): "
+        "usage: agent.py ... agent.py serve: cannot listen: 53/tcp"
+    )
+
+
+def test_a_running_container_that_never_exited_is_not_hopeless() -> None:
+    starting = pod("x", "a", "w1", containers=False, ip="10.244.1.2")
+    starting["status"]["containerStatuses"] = [{"name": "agent", "restartCount": 0, "state": {"running": {}}}]
+    progress = containers_ready(["x/a"], [starting])
+    assert (progress.done, progress.hopeless) == (False, False)
+
+
 def annotated(namespace: str, name: str, ip: str, annotations: dict[str, str]) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name, "annotations": annotations},
             "status": {"podIP": ip}}  # fmt: skip

@@ -11,7 +11,16 @@ import dataclasses
 
 import pytest
 
-from calico_conformance.cluster.waits import FakeClock, Progress, Timeouts, WaitTimeout, timed, wait_for
+from calico_conformance.cluster.waits import (
+    FakeClock,
+    Progress,
+    Timeouts,
+    WaitHopeless,
+    WaitTimeout,
+    hopeless,
+    timed,
+    wait_for,
+)
 
 
 def test_returns_the_first_progress_that_is_done_without_sleeping_after_it() -> None:
@@ -44,6 +53,25 @@ def test_times_out_at_the_deadline_naming_what_how_long_and_what_was_seen_last()
     assert looks == [1000, 1003, 1006, 1009, 1010]
     assert error.last_seen == "Degraded=True (IPPool outside podSubnet) at 1010"
     assert str(error).startswith("timed out after 10s waiting for TigeraStatus calico (5 checks); last seen:")
+
+
+def test_a_hopeless_look_ends_the_wait_at_once_as_a_timeout_that_says_so() -> None:
+    clock = FakeClock()
+    answers = iter(
+        [Progress(False, "not up: a (Pending)"), hopeless("a: the agent exited 2 (CrashLoopBackOff)")]
+    )
+
+    with pytest.raises(WaitHopeless) as raised:
+        wait_for(
+            "probe pods", lambda: next(answers), timeout_s=300, interval_s=2, clock=clock, sleep=clock.sleep
+        )
+
+    error = raised.value
+    assert isinstance(error, WaitTimeout)  # every caller's diagnostics path handles it
+    assert (error.attempts, clock.sleeps) == (2, [2])  # not 150 looks over 300 s
+    assert str(error) == (
+        "gave up waiting for probe pods after 2.0s (2 checks): a: the agent exited 2 (CrashLoopBackOff)"
+    )
 
 
 def test_never_sleeps_past_the_deadline() -> None:

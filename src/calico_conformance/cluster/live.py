@@ -28,6 +28,7 @@ from calico_conformance.cluster.diagnostics import attach_to_allure, bundle_dir,
 from calico_conformance.cluster.images import NETSHOOT_IMAGE, rewrite_image
 from calico_conformance.cluster.inventory import Inventory, ObjectRef
 from calico_conformance.cluster.kube import KubeClient
+from calico_conformance.cluster.ledger import FlowLedger
 from calico_conformance.cluster.releases import release_for
 from calico_conformance.cluster.render_policy import Renames, scenario_manifests
 from calico_conformance.cluster.run_once import run_state_dir
@@ -39,7 +40,7 @@ from calico_conformance.cluster.tools import (
     MissingTools,
     require_tools,
 )
-from calico_conformance.cluster.waits import Timeouts, timed
+from calico_conformance.cluster.waits import PROGRESS, Timeouts, timed
 from calico_conformance.config import RunConfig
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.model import Labels, Pod, ResourceSet, Scenario, ServiceAccount
@@ -97,6 +98,8 @@ class LiveTarget:
         self.agent_source = AGENT_SOURCE.read_text()
         self._clusters: dict[str, LiveCluster] = {}
         self._mtu: dict[str, MtuObservation] = {}
+        self._ledgers: dict[str, FlowLedger] = {}  # cluster -> what this run has proven of its layout flows
+        self._matrices: dict[str, int] = {}  # cluster -> layout matrices probed so far (their labels)
         self._lock = threading.Lock()
         self._register: tuple[ClusterSpec, ...] = ()
 
@@ -132,7 +135,7 @@ class LiveTarget:
         }
         cells.update({flow: Observation(ProbeVerdict.ERROR, why) for flow, why in plan.conflicts.items()})
         if plan.expected:
-            seen = self.observe_with(live, live.deployment, plan.expected, label="matrix")
+            seen = self._observe_layout(cluster, live, plan.expected)
             for flow, probe in plan.probed_as.items():
                 observation = seen[probe]
                 if probe != flow:
@@ -142,6 +145,24 @@ class LiveTarget:
                     )
                 cells[flow] = observation
         return ObservedMatrix(cells)
+
+    def _observe_layout(
+        self, cluster: str, live: LiveCluster, expected: ExpectedMatrix
+    ) -> dict[Flow, Observation]:
+        """Observe flows of the layout's own state, probing only those no earlier matrix of this run
+        concluded (`cluster/ledger.py` says why that is sound and what is never recalled)."""
+        ledger = self._ledgers.setdefault(cluster, FlowLedger())
+        seen = ledger.recall(expected)
+        wanted = {flow: expectation for flow, expectation in expected.items() if flow not in seen}
+        if wanted:
+            with self._lock:
+                self._matrices[cluster] = number = self._matrices.get(cluster, 0) + 1
+            label = f"{cluster} matrix {number}"
+            PROGRESS.info("%s: %d flow(s) to probe, %d recalled", label, len(wanted), len(seen))
+            fresh = self.observe_with(live, live.deployment, ExpectedMatrix(wanted), label="matrix")
+            ledger.remember(fresh.cells, label=label)
+            seen.update(fresh.cells)
+        return seen
 
     def unsupported_flows(self, cluster: str, flows: Iterable[Flow]) -> dict[Flow, str]:
         """The flows of a layout matrix this cluster cannot probe, and why (targets.FlowSupportTarget)."""
@@ -196,9 +217,10 @@ class LiveTarget:
         expected = Oracle.from_scenario(scenario).expected_matrix(
             Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
         )
-        with timed(f"{cluster}: scenario {scenario.source or 'scenario'}"), self.scratch(
-            cluster, renames, labels, workloads
-        ) as space:
+        with (
+            timed(f"{cluster}: scenario {scenario.source or 'scenario'}"),
+            self.scratch(cluster, renames, labels, workloads) as space,
+        ):
             for manifest in scenario_manifests(scenario):
                 space.apply(manifest)
             return space.observe(expected, label=f"scenario-{scenario.source}")
@@ -424,7 +446,9 @@ def _scenario_workload(pod: Pod, accounts: Iterable[ServiceAccount]) -> Workload
     """The probe of a scenario pod: its labels, ports and service account, with that account's labels
     (the probe pods' deployment creates the account, as the oracle judged the pod with it)."""
     ports = tuple(Service(port.port, port.protocol, port.name) for port in pod.ports)
-    account = next((a for a in accounts if (a.namespace, a.name) == (pod.namespace, pod.service_account)), None)
+    account = next(
+        (a for a in accounts if (a.namespace, a.name) == (pod.namespace, pod.service_account)), None
+    )
     return Workload(
         namespace=pod.namespace,
         name=pod.name,

@@ -242,6 +242,10 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
         "command": serve_command(pod),
         "ports": _container_ports((*pod.services, *pod.dns_services)),
         "volumeMounts": [{"name": "agent", "mountPath": AGENT_MOUNT, "readOnly": True}],
+        # An agent that exits (a port it cannot bind) says why in its status, which the readiness wait
+        # reports at once (`readiness.crashed_container`): the end of its log, as the kubelet takes it
+        # with this policy (k8s.io/api core/v1 TerminationMessageFallbackToLogsOnError).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         # ICMP probes open a raw socket. Container runtimes differ in whether NET_RAW is in their default
         # set (CRI-O's has dropped it), so it is asked for explicitly. Pod Security "baseline" does not
         # allow adding it: on a namespace that enforces baseline or restricted the pods are refused at

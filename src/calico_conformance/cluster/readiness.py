@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from calico_conformance.cluster.waits import Progress
+from calico_conformance.cluster.waits import Progress, hopeless
 from calico_conformance.oracle.loader_document import TIERS_SINCE
 
 Object = Mapping[str, Any]
@@ -97,6 +97,9 @@ def containers_ready(expected: Iterable[str], pods: Sequence[Object]) -> Progres
     """
     by_name = {_pod_name(pod): pod for pod in pods}
     waiting = []
+    crashed = [f"{name}: {why}" for name in sorted(expected) if (why := crashed_container(by_name.get(name)))]
+    if crashed:
+        return hopeless("; ".join(crashed))
     for name in sorted(expected):
         pod = by_name.get(name)
         if pod is None:
@@ -108,6 +111,30 @@ def containers_ready(expected: Iterable[str], pods: Sequence[Object]) -> Progres
     if not waiting:
         return Progress(True, "every probe pod's agent is up")
     return Progress(False, f"not up: {', '.join(waiting)}")
+
+
+def crashed_container(pod: Object | None) -> str | None:
+    """Why a container of `pod` has exited (so the agent will not come up by waiting), or None.
+
+    Read from the core/v1 ContainerStatus: a terminated `state` (restartPolicy Never), or a
+    `lastState.terminated` once the kubelet restarts it (it reports `waiting: CrashLoopBackOff` between
+    restarts). The agent exits only when it cannot serve (a port it cannot bind, a bad argument), which
+    a restart does not change. The message is the end of its log: probe pods ask for
+    `terminationMessagePolicy: FallbackToLogsOnError` (`cluster/probe_pods.py`).
+    """
+    for status in (pod or {}).get("status", {}).get("containerStatuses") or ():
+        ended = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get(
+            "terminated"
+        )
+        if ended:
+            waiting = ((status.get("state") or {}).get("waiting") or {}).get("reason")
+            message = " ".join(str(ended.get("message") or "").split())
+            return (
+                f"container {status.get('name')} exited {ended.get('exitCode')}"
+                + (f" ({waiting}, restarts: {status.get('restartCount', 0)})" if waiting else "")
+                + (f": {message[-400:]}" if message else "")
+            )
+    return None
 
 
 # What Calico's CNI plugin writes on a pod once it has created the pod's endpoint (the WorkloadEndpoint
@@ -137,9 +164,13 @@ def cni_annotations_cover(expected: Mapping[str, str], pods: Sequence[Object]) -
         if key not in by_name:
             missing.append(f"{key} (no such pod)")
         elif not first or not annotations.get(CNI_CONTAINER_ID):
-            missing.append(f"{key} (no {CNI_POD_IP} / {CNI_CONTAINER_ID} annotation: not set up by Calico's CNI)")
+            missing.append(
+                f"{key} (no {CNI_POD_IP} / {CNI_CONTAINER_ID} annotation: not set up by Calico's CNI)"
+            )
         elif ip != first and ip not in assigned:
-            missing.append(f"{key} (Calico's CNI assigned {annotations.get(CNI_POD_IPS) or first}, the pod has {ip})")
+            missing.append(
+                f"{key} (Calico's CNI assigned {annotations.get(CNI_POD_IPS) or first}, the pod has {ip})"
+            )
     if not missing:
         return Progress(True, "Calico's CNI set up every probe pod")
     return Progress(False, f"waiting for: {', '.join(missing)}")

@@ -90,6 +90,12 @@ class Progress:
 
     done: bool
     detail: str = ""
+    hopeless: bool = False  # it can no longer come true by waiting (a crashed container): stop now
+
+
+def hopeless(detail: str) -> Progress:
+    """A condition that waiting cannot bring about; `wait_for` raises `WaitHopeless` at once."""
+    return Progress(False, detail, hopeless=True)
 
 
 class WaitTimeout(TimeoutError):
@@ -100,8 +106,23 @@ class WaitTimeout(TimeoutError):
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.last_seen = last_seen
-        super().__init__(
-            f"timed out after {timeout_s:g}s waiting for {what} ({attempts} checks); last seen: {last_seen or 'nothing'}"
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return (
+            f"timed out after {self.timeout_s:g}s waiting for {self.what} ({self.attempts} checks); "
+            f"last seen: {self.last_seen or 'nothing'}"
+        )
+
+
+class WaitHopeless(WaitTimeout):
+    """A condition was seen to be unreachable before its deadline (a WaitTimeout, so every caller's
+    diagnostics path handles it); `timeout_s` is how long it waited."""
+
+    def _message(self) -> str:
+        return (
+            f"gave up waiting for {self.what} after {self.timeout_s:.1f}s ({self.attempts} checks): "
+            f"{self.last_seen}"
         )
 
 
@@ -118,12 +139,18 @@ def wait_for(
 ) -> Progress:
     """Poll `check` until it reports done; return that `Progress` or raise `WaitTimeout`.
 
+    A `hopeless` Progress ends the wait at once with `WaitHopeless` (a WaitTimeout) instead of
+    polling until the deadline for what cannot come.
     Exceptions of the `retry_on` types (a flaky API server, a resource not served yet) count as "not
     yet" and their text becomes the last thing seen; any other exception propagates at once.
     """
-    deadline = clock() + timeout_s
+    started = clock()
+    deadline = started + timeout_s
 
     def past_deadline(state: tenacity.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed and outcome.result().hopeless:
+            return True
         return clock() >= deadline
 
     def until_next_look(state: tenacity.RetryCallState) -> float:
@@ -142,6 +169,10 @@ def wait_for(
     except tenacity.RetryError as gave_up:
         attempt = gave_up.last_attempt
         error = attempt.exception()
+        if error is None and attempt.result().hopeless:
+            raise WaitHopeless(
+                what, clock() - started, attempt.attempt_number, attempt.result().detail
+            ) from None
         last_seen = f"{type(error).__name__}: {error}" if error is not None else attempt.result().detail
         raise WaitTimeout(what, timeout_s, attempt.attempt_number, last_seen) from None
     return result
