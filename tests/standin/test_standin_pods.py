@@ -10,11 +10,14 @@ itself.
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+import pytest
 from standin_cluster import StandinCluster
 from tenacity import Retrying, stop_after_delay, wait_fixed
 
+from calico_conformance.cluster.deploy import start_probe_pods
 from calico_conformance.cluster.inventory import ObjectRef
 from calico_conformance.cluster.kube import KubeClient
 from calico_conformance.cluster.probe_pods import (
@@ -24,6 +27,7 @@ from calico_conformance.cluster.probe_pods import (
     render_probe_pod,
 )
 from calico_conformance.cluster.readiness import containers_ready, is_true
+from calico_conformance.cluster.waits import Timeouts, WaitHopeless
 from calico_conformance.oracle.model import Labels
 from calico_conformance.probe.jobs import connect_job
 from calico_conformance.probe.kube_executor import KubeExecutor, stream_exec
@@ -98,3 +102,31 @@ def test_deleting_the_namespace_removes_its_pods_and_their_network_namespaces(
     )
     assert not netns & left
     assert [e for e in standin_cluster.everything() if "tenant" in e] == []
+
+
+def test_a_probe_pod_whose_agent_exits_fails_the_deploy_at_once_with_the_agents_words(
+    standin_cluster: StandinCluster, tmp_path: Path
+) -> None:
+    """The live deploy (`start_probe_pods`) against a pod whose agent exits at once (its ConfigMap holds an agent that
+    refuses to serve, as one does that cannot bind its ports): the wait
+        ends within seconds, not after `probe_pods_ready_s`, and says what the agent said (its log's end,
+        carried by the kubelet as the termination message under FallbackToLogsOnError)."""
+    kube = KubeClient(
+        standin_cluster.kubeconfig,
+        standin_cluster.context,
+        discovery_cache=tmp_path / "d.json",
+        release=RELEASE,
+    )
+    kube.create(render_namespace("tenant", {}, RUN))
+    workload = Workload("tenant", "broken", Labels.of({"app": "broken"}), (Service(8080, "TCP"),))
+    [planned] = plan_probe_pods([workload], ["node1"])
+    broken_agent = "import sys\nsys.exit('agent.py serve: cannot listen: broken on purpose')\n"
+    started = time.monotonic()
+    with pytest.raises(WaitHopeless) as raised:
+        start_probe_pods(
+            kube, [planned], image="unused", agent_source=broken_agent, run_id=RUN, timeouts=Timeouts()
+        )
+    took = time.monotonic() - started
+    assert took < 20, f"{took:.0f}s: the wait polled on instead of giving up"
+    assert "tenant/broken: container agent exited 1 (CrashLoopBackOff" in str(raised.value)
+    assert str(raised.value).endswith("agent.py serve: cannot listen: broken on purpose")  # its own words
