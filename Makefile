@@ -23,8 +23,8 @@ setup: $(PY) ## create .venv and install the project with its test extras; as ro
 	@.ci/system-packages.sh
 	$(PY) -m pip install --quiet -e '.[test]'
 
-test: ## the project's own tests (unit, netns dataplane, plugin) and the suites on the static target
-	$(PYTEST) tests -q -n auto
+test: ## the project's own tests (unit, netns dataplane, plugin, cluster stand-in) and the suites on the static target
+	$(PYTEST) tests -q -n auto --dist loadgroup
 	$(MAKE) --no-print-directory static
 
 test-unit: ## pure unit tests only (no root needed)
@@ -36,8 +36,8 @@ test-netns: ## the real Linux dataplane tests (root)
 test-plugin: ## pytester runs of the plugin
 	$(PYTEST) tests/plugin -q
 
-test-standin: ## the suites run with --target=kubeconfig against the cluster stand-in (root, kubectl; slow)
-	CC_STANDIN_SUITES=1 $(PYTEST) tests/standin -q
+test-standin: ## the cluster stand-in alone: its API, pods, and the suites run with --target=kubeconfig against it (root, kubectl)
+	$(PYTEST) tests/standin -q
 
 static: ## the user-facing suites with no cluster: the oracle over both reference policy sets
 	$(PYTEST) suites --target=static -q --junitxml=$(REPORTS)/static-junit.xml
@@ -49,14 +49,13 @@ lint: ## ruff
 typecheck: ## mypy --strict on src/
 	$(PY) -m mypy
 
-bench-standin: ## standin_run: the reference set on the cluster stand-in, timed (root, kubectl; slow)
+bench-standin: ## standin_run alone: the reference set on the cluster stand-in, timed (root, kubectl)
 	@mkdir -p $(REPORTS)
 	$(PY) benchmarks/bench_standin.py
 
-bench: ## benchmarks; figures go to reports/bench.json (bench-standin apart: it takes many minutes)
+bench: ## benchmarks, standin_run included (about 3 minutes of the total); figures go to reports/bench.json
 	@mkdir -p $(REPORTS)
-	@for bench in benchmarks/bench_*.py; do case $$bench in *bench_standin.py) continue;; esac; \
-		echo "== $$bench"; $(PY) $$bench || exit 1; done
+	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
 	@echo "== $(REPORTS)/bench.json"; cat $(REPORTS)/bench.json
 
 mutation: ## apply the fault catalogue to the reference set: every fault caught, every behaviour-preserving edit passed
