@@ -26,6 +26,10 @@ from standin_store import Obj, ObjectStore
 from calico_conformance.probe.netns_lab import VXLAN_MTU, plan_lab, run
 
 REPO = Path(__file__).resolve().parents[2]
+# The nodes' own addresses: outside every registered cluster's pod and service CIDR (kind-configs/),
+# as a kind node's address is, so a hostNetwork pod (the outside echo) stands for "outside the pod
+# network" to policy and to the live code's checks. They exist only inside the stand-in's namespaces.
+UNDERLAY_NET = "10.250.0"
 CALICO_VERSION = "v3.31.7"
 
 
@@ -122,7 +126,7 @@ def standin_cluster(workdir: Path, *, register_cluster: str = "finland", context
     """Build a stand-in cluster for `register_cluster` (its subnets from kind-configs/), yield, tear down."""
     faults = faults or Faults()
     register = yaml.safe_load((REPO / "kind-configs" / f"{register_cluster}.yaml").read_text())
-    lab = plan_lab([])
+    lab = plan_lab([], underlay_net=UNDERLAY_NET)
     stopping = threading.Event()
     server: StandinHttpServer | None = None
     kubelet: Kubelet | None = None

@@ -11,6 +11,10 @@ connections through policy changes too); a packet from a local pod must be in th
 packet to a local pod in the `ingress` set, each keyed by (source, destination, protocol, port) (ICMP: by source and destination), so
 egress is enforced on the source's node and ingress on the destination's, as Felix does. Ports
 enumerated are every container port of every pod; anything else from or to a programmed pod drops.
+A hostNetwork pod (the live targets' outside echo) is its node's address: flows between it and pods are
+judged by the oracle with that address as an outside endpoint, as Calico sees a node's address when no
+host endpoint is defined (a node reaching a pod on its own node is never policed, calico-semantics.md
+§1.1: here that traffic never crosses the forward hook).
 
 Fault switches (`standin_cluster.Faults`): an ignored policy is left out of the oracle's input;
 `programming_delay_s` holds every policy change back that long (Felix lag); with
@@ -31,7 +35,7 @@ from standin_store import Key, Obj, ObjectStore
 
 from calico_conformance.oracle.evaluate import Oracle
 from calico_conformance.oracle.loader import load_manifest_text
-from calico_conformance.oracle.model import ContainerPort, Labels, Namespace, Pod, ServiceAccount
+from calico_conformance.oracle.model import ContainerPort, IPAddress, Labels, Namespace, Pod, ServiceAccount
 from calico_conformance.probe.netns_lab import NetnsLab
 
 TABLE = "standin_policy"
@@ -45,6 +49,10 @@ POLICY_KINDS = (
 )
 WATCHED = {*POLICY_KINDS, ("v1", "namespaces"), ("v1", "serviceaccounts")}
 PROTOCOL_NUMBERS = {"TCP": 6, "UDP": 17, "SCTP": 132}
+
+
+def _address(end: Pod | IPAddress) -> str:
+    return str(end.ip if isinstance(end, Pod) else end)
 
 
 def policy_id(key: Key) -> str:
@@ -131,31 +139,54 @@ class PolicyProgrammer:
                 for a in self.store.items("v1", "serviceaccounts")
             ],
         )  # fmt: skip
-        services = sorted({(port.protocol, port.port) for pod in pods for port in pod.ports})
+        hosts, host_ports = self._host_endpoints(sandboxes)
+        services = sorted({(port.protocol, port.port) for pod in pods for port in pod.ports} | host_ports)
         egress: list[str] = []
         ingress: list[str] = []
         egress_icmp: list[str] = []
         ingress_icmp: list[str] = []
-        for source in pods:
-            for destination in pods:
-                if source is destination:
-                    continue
-                icmp = oracle.verdict(source, destination, None, "ICMP")
-                if icmp.egress.allowed:
-                    egress_icmp.append(f"{source.ip} . {destination.ip}")
-                if icmp.ingress.allowed:
-                    ingress_icmp.append(f"{source.ip} . {destination.ip}")
-                for protocol, port in services:
-                    verdict = oracle.verdict(source, destination, port, protocol)
-                    element = f"{source.ip} . {destination.ip} . {PROTOCOL_NUMBERS[protocol]} . {port}"
-                    if verdict.egress.allowed:
-                        egress.append(element)
-                    if verdict.ingress.allowed:
-                        ingress.append(element)
+        pairs: list[tuple[Pod | IPAddress, Pod | IPAddress]] = [
+            (s, d) for s in pods for d in pods if s is not d
+        ]
+        pairs += [(pod, host) for pod in pods for host in hosts] + [
+            (host, pod) for pod in pods for host in hosts
+        ]
+        for source, destination in pairs:
+            source_ip, destination_ip = _address(source), _address(destination)
+            icmp = oracle.verdict(source, destination, None, "ICMP")
+            if icmp.egress.allowed:
+                egress_icmp.append(f"{source_ip} . {destination_ip}")
+            if icmp.ingress.allowed:
+                ingress_icmp.append(f"{source_ip} . {destination_ip}")
+            for protocol, port in services:
+                verdict = oracle.verdict(source, destination, port, protocol)
+                element = f"{source_ip} . {destination_ip} . {PROTOCOL_NUMBERS[protocol]} . {port}"
+                if verdict.egress.allowed:
+                    egress.append(element)
+                if verdict.ingress.allowed:
+                    ingress.append(element)
         for node in self.lab.nodes.values():
             local = [str(p.ip) for p in pods if p.node == node.name]
             self._install(node.netns, local, (egress, ingress), (egress_icmp, ingress_icmp))
         self.programmed_version += 1
+
+    def _host_endpoints(
+        self, sandboxes: dict[tuple[str, str], Any]
+    ) -> tuple[list[IPAddress], set[tuple[str, int]]]:
+        """The node addresses hostNetwork pods run on, as the oracle's address endpoints (outside the pod
+        network: no pod selector matches them, `nets` and `notSelector: all()` rules do), and the ports
+        those pods serve."""
+        addresses: set[str] = set()
+        ports: set[tuple[str, int]] = set()
+        for obj in self.store.items("v1", "pods"):
+            metadata, spec = obj["metadata"], obj["spec"]
+            sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
+            if sandbox is None or not spec.get("hostNetwork"):
+                continue
+            addresses.add(sandbox.ip)
+            ports |= {(p.get("protocol", "TCP"), int(p["containerPort"]))
+                      for c in spec["containers"] for p in c.get("ports") or ()}  # fmt: skip
+        return [ipaddress.ip_address(address) for address in sorted(addresses)], ports
 
     def _pods(self, sandboxes: dict[tuple[str, str], Any]) -> list[Pod]:
         pods = []

@@ -8,7 +8,8 @@ this machine has no cluster. The lab is the smallest topology with the propertie
       vxlan0 10.244.254.1  VNI 4096, MTU 1450  <===>   vxlan0 10.244.254.2
       ul0 10.244.250.1/30 ---- veth, MTU 1500 ----     ul0 10.244.250.2/30
     pods: <prefix>-<namespace>-<name>, eth0 = a veth whose peer is a port of its node's br0,
-          10.244.<node>.<10+i>/32, route 10.244.0.0/16 via the gateway (onlink), no default route.
+          10.244.<node>.<10+i>/32, route 10.244.0.0/16 via the gateway (onlink), no default route
+          (with an underlay outside 10.244.0.0/16, `plan_lab(underlay_net=)`: a route to it too).
 
 Like Calico, every pod-to-pod packet is routed by its node (pods hold a /32 and reach even same-node
 peers through the gateway), so policy rules in a node's `inet` forward hook see all of it without
@@ -21,6 +22,7 @@ tears everything down (processes, namespaces, /etc/netns files) even when the bo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import shutil
@@ -109,6 +111,7 @@ class LabNode:
     name: str
     netns: str
     index: int  # 1-based: the third octet of its pod /24
+    underlay_net: str = "10.244.250"  # the first three octets of the nodes' underlay /30
 
     @property
     def gateway(self) -> str:
@@ -120,7 +123,7 @@ class LabNode:
 
     @property
     def underlay_ip(self) -> str:
-        return f"10.244.250.{self.index}"
+        return f"{self.underlay_net}.{self.index}"
 
 
 def run(argv: Sequence[str], stdin: str | None = None) -> str:
@@ -248,8 +251,9 @@ class NetnsLab:
         pod = self.pods[key]
         run(["ip", "-n", pod.netns, "link", "set", "eth0", "up" if up else "down"])
         if up:
-            run(["ip", "-n", pod.netns, "route", "replace", POD_NETWORK, "via", self.nodes[pod.node].gateway,
-                 "dev", "eth0", "onlink"])  # fmt: skip
+            for network in self._pod_routes(self.nodes[pod.node]):
+                run(["ip", "-n", pod.netns, "route", "replace", network, "via", self.nodes[pod.node].gateway,
+                     "dev", "eth0", "onlink"])  # fmt: skip
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -333,9 +337,17 @@ class NetnsLab:
         run(["ip", "-n", pod.netns, "link", "set", "lo", "up"])
         run(["ip", "-n", pod.netns, "link", "set", "eth0", "mtu", mtu, "up"])
         run(["ip", "-n", pod.netns, "addr", "add", f"{pod.ip}/32", "dev", "eth0"])
-        run(
-            ["ip", "-n", pod.netns, "route", "add", POD_NETWORK, "via", node.gateway, "dev", "eth0", "onlink"]
-        )
+        for network in self._pod_routes(node):
+            run(
+                ["ip", "-n", pod.netns, "route", "add", network, "via", node.gateway, "dev", "eth0", "onlink"]
+            )
+
+    def _pod_routes(self, node: LabNode) -> list[str]:
+        """What a pod routes through its gateway: the pod network, and the nodes' underlay when it lies
+        outside it (a lab planned with another `underlay_net`), as a Calico pod reaches node addresses."""
+        underlay = ipaddress.ip_network(f"{node.underlay_ip}/30", strict=False)
+        inside = underlay.subnet_of(ipaddress.ip_network(POD_NETWORK))  # type: ignore[arg-type]
+        return [POD_NETWORK] if inside else [POD_NETWORK, str(underlay)]
 
     def teardown(self) -> None:
         """Stop every process, delete every namespace and /etc/netns entry; report what could not go."""
@@ -362,10 +374,15 @@ class NetnsLab:
             raise LabError("lab teardown left things behind:\n" + "\n".join(problems))
 
 
-def plan_lab(pods: Sequence[PodSpec], prefix: str | None = None) -> NetnsLab:
-    """Names and addresses for `pods`, nothing created yet."""
+def plan_lab(
+    pods: Sequence[PodSpec], prefix: str | None = None, *, underlay_net: str = "10.244.250"
+) -> NetnsLab:
+    """Names and addresses for `pods`, nothing created yet (`underlay_net`: see LabNode)."""
     prefix = prefix or f"ccl-{secrets.token_hex(3)}"
-    nodes = {name: LabNode(name, f"{prefix}-{name}", index) for index, name in enumerate(NODES, start=1)}
+    nodes = {
+        name: LabNode(name, f"{prefix}-{name}", index, underlay_net)
+        for index, name in enumerate(NODES, start=1)
+    }
     planned: dict[str, LabPod] = {}
     per_node = dict.fromkeys(NODES, 0)
     for spec in pods:
