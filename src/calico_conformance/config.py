@@ -118,6 +118,9 @@ def parse_calico_version(text: str) -> str:
 
 # The longest timeout accepted: a day. `inf` or `1e400` would make every wait wait forever.
 MAX_TIMEOUT_S = 86_400.0
+# The shortest bound worth waiting: the agent's sockets and the runner's deadlines are set in these units,
+# and below it a probe could not even see a reply from a pod on the same node (1e-320 was accepted).
+MIN_TIMEOUT_S = 0.01
 
 
 def parse_seconds(option: str, text: str | float) -> float:
@@ -127,6 +130,8 @@ def parse_seconds(option: str, text: str | float) -> float:
         raise pytest.UsageError(f"{option} {text!r} is not a number of seconds") from None
     if not seconds > 0:
         raise pytest.UsageError(f"{option} must be more than 0 seconds, got {text}")
+    if seconds < MIN_TIMEOUT_S:
+        raise pytest.UsageError(f"{option} must be at least {MIN_TIMEOUT_S:g} seconds, got {text}")
     if not math.isfinite(seconds) or seconds > MAX_TIMEOUT_S:
         raise pytest.UsageError(f"{option} must be at most {MAX_TIMEOUT_S:g} seconds (a day), got {text}")
     return seconds

@@ -145,6 +145,8 @@ def test_calico_version_tuple_orders_numerically(base: Path) -> None:
         ("inf", "at most 86400 seconds"),
         ("1e400", "at most 86400 seconds"),
         ("100000", "at most 86400 seconds"),
+        ("1e-320", "at least 0.01 seconds"),
+        ("0.009", "at least 0.01 seconds"),
     ],
 )
 def test_timeouts_must_be_positive_finite_numbers(text: str, why: str) -> None:
