@@ -12,7 +12,8 @@ touched, and only when a selected test actually needs it.
 Under pytest-xdist the controller collects nothing (its workers do), so a bad input found by a worker's
 preflight would crash the worker ("bringing up nodes...", an internal error, exit 3). The controller
 therefore reads the inputs itself before any worker starts (`controller_preflight`) whenever the run
-was told where they are (`--policies`, `--layout`, `--kind-configs`, `--clusters`, `--calico-version`):
+was told where they are (`--policies`, `--layout`, `--kind-configs`, `--clusters`, `--calico-version`)
+or its paths reach `suites/` (a bare `pytest -n 2` at the root: the default inputs):
 the same single usage error as a serial run. (A bad option value is refused even if no selected test
 would read it, as every other bad option is; the controller cannot know the selection.)
 """
@@ -20,6 +21,7 @@ would read it, as every other bad option is; the controller cannot know the sele
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -257,6 +259,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # The options that say where the suites' inputs are; giving one is asking for those inputs to be used.
 INPUT_OPTION_DESTS = ("policies", "layout", "kind_configs", "clusters", "calico_version")
+SUITES_DIR = "suites"  # the user-facing suites, under the rootdir (pyproject's testpaths)
 
 
 def controller_preflight(config: pytest.Config) -> None:
@@ -265,12 +268,31 @@ def controller_preflight(config: pytest.Config) -> None:
         return
     if getattr(config.option, "collectonly", False):
         return
-    if not any(config.getoption(dest) for dest in INPUT_OPTION_DESTS):
+    if not any(config.getoption(dest) for dest in INPUT_OPTION_DESTS) and not _collects_suites(config):
         return
     suite_inputs(config)
     error = config.stash[RUN_INPUTS_KEY]
     if isinstance(error, pytest.UsageError):
         raise error
+
+
+def _collects_suites(config: pytest.Config) -> bool:
+    """Whether the run's paths (the arguments, else `testpaths`) reach the suites' directory and its
+    default inputs are there: they will be read, and a bad one must be the same usage error as serially."""
+    suites = (config.rootpath / SUITES_DIR).resolve()
+    run = config.stash[RUN_CONFIG_KEY]
+    if not suites.is_dir() or not all(
+        os.path.lexists(p) for p in (run.policies, run.layout, run.kind_configs)
+    ):
+        # Not this project's checkout (a synthetic suite whose tests read no inputs): the serial
+        # preflight's rule, "only when a selected test needs them", is all that can apply.
+        return False
+    for arg in config.args:
+        path = Path(arg.split("::", 1)[0])
+        path = (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+        if path == suites or suites in path.parents or path in suites.parents:
+            return True
+    return False
 
 
 def _register_report_collector(config: pytest.Config) -> None:
