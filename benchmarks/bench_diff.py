@@ -45,9 +45,7 @@ def one_policy_changed(cluster: Cluster, pods: tuple[Pod, ...]) -> tuple[Resourc
     resources = cluster.resources
     base = Oracle(namespaces=cluster.namespaces, pods=pods, resources=resources)
     targets = [pod for pod in pods if pod.namespace == TARGET_NAMESPACE]
-    sample = [
-        (source, target) for source in pods[::SAMPLE_STRIDE] for target in targets if source is not target
-    ]
+    sample = [(source, target) for source in pods[::SAMPLE_STRIDE] for target in targets if source is not target]
     deciding = sorted(
         {
             str(verdict.ingress.policy)
@@ -59,10 +57,7 @@ def one_policy_changed(cluster: Cluster, pods: tuple[Pod, ...]) -> tuple[Resourc
     for name in deciding:
         head = _exempted(resources, name)
         oracle = Oracle(namespaces=cluster.namespaces, pods=pods, resources=head)
-        if any(
-            oracle.verdict(s, t, 80, "TCP").allowed != base.verdict(s, t, 80, "TCP").allowed
-            for s, t in sample
-        ):
+        if any(oracle.verdict(s, t, 80, "TCP").allowed != base.verdict(s, t, 80, "TCP").allowed for s, t in sample):
             return head, name
     raise SystemExit(f"no single GlobalNetworkPolicy exemption changes a flow into {TARGET_NAMESPACE}")
 
@@ -90,9 +85,7 @@ def measure() -> dict[str, float | int | str]:
     text = render_text(impact)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if len(changes) != 1 or not pairs:
-        raise SystemExit(
-            f"expected one object change with flows, got {len(changes)} changes and {len(pairs)} pairs"
-        )
+        raise SystemExit(f"expected one object change with flows, got {len(changes)} changes and {len(pairs)} pairs")
     return {
         "pods": len(pods),
         "policies": len(cluster.resources.policies),

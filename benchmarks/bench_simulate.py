@@ -82,10 +82,8 @@ def manifest(policy: Policy) -> dict[str, Any]:
     if policy.namespace_selector is not None:
         spec["namespaceSelector"] = _selector(policy.namespace_selector)
     kind = "GlobalNetworkPolicy" if policy.namespace is None else "NetworkPolicy"
-    name = (
-        policy.name
-        if policy.tier == "default" or policy.name.startswith(f"{policy.tier}.")
-        else (f"{policy.tier}.{policy.name}")
+    name = policy.name if policy.tier == "default" or policy.name.startswith(f"{policy.tier}.") else (
+        f"{policy.tier}.{policy.name}"
     )
     metadata: dict[str, Any] = {"name": name}
     if policy.namespace is not None:
@@ -96,32 +94,20 @@ def manifest(policy: Policy) -> dict[str, Any]:
 def scenario() -> dict[str, Any]:
     cluster = generate(NAMESPACES)
     tiers = [
-        {
-            "apiVersion": "projectcalico.org/v3",
-            "kind": "Tier",
-            "metadata": {"name": tier.name},
-            "spec": {"order": tier.order, "defaultAction": tier.default_action},
-        }
+        {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": tier.name},
+         "spec": {"order": tier.order, "defaultAction": tier.default_action}}
         for tier in cluster.resources.tiers
     ]
     return {
         "calicoVersion": "3.31",
         "namespaces": [
-            {
-                "name": namespace.name,
-                "labels": {k: v for k, v in namespace.labels.items() if k != "kubernetes.io/metadata.name"},
-            }
+            {"name": namespace.name,
+             "labels": {k: v for k, v in namespace.labels.items() if k != "kubernetes.io/metadata.name"}}
             for namespace in cluster.namespaces
         ],
         "pods": [
-            {
-                "name": pod.name,
-                "namespace": pod.namespace,
-                "labels": pod.labels.as_dict(),
-                "ip": str(pod.ip),
-                "serviceAccount": pod.service_account,
-                "ports": [PORT],
-            }
+            {"name": pod.name, "namespace": pod.namespace, "labels": pod.labels.as_dict(), "ip": str(pod.ip),
+             "serviceAccount": pod.service_account, "ports": [PORT]}
             for pod in cluster.pods
         ],
         "resources": tiers + [manifest(policy) for policy in cluster.resources.policies],
@@ -133,9 +119,7 @@ def measure(path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "calico_conformance.cli", "simulate", str(path), "--format", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=os.environ.copy(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
     )
     assert child.stdout is not None
     assert child.stderr is not None

@@ -45,12 +45,7 @@ def main() -> int:
             provision(cluster)
             provisioned = time.monotonic()
             run = run_suites(
-                cluster,
-                workdir / "reports",
-                "--probe-timeout=1",
-                "--outside-echo",
-                "-k",
-                "not upstream_netpol_case",
+                cluster, workdir / "reports", "--probe-timeout=1", "--outside-echo", "-k", "not upstream_netpol_case"
             )
             suites_s = time.monotonic() - provisioned
         total_s = time.monotonic() - started

@@ -251,9 +251,7 @@ class Kubelet:
             terminated["message"] = log_tail(sandbox.log)
         if not exited:
             states: dict[str, Any] = {"state": {"running": {}}, "restartCount": 0}
-        elif (
-            restarts
-        ):  # between two restarts, as the kubelet reports a crashing container (never restarted here)
+        elif restarts:  # as the kubelet reports a crashing container between two restarts (none here)
             states = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": terminated},
                       "restartCount": 1}  # fmt: skip
         else:

@@ -44,9 +44,7 @@ ONE_MATRIX = (
     "test_royal_bank_isolation and customer-a-tcp-9999"  # one matrix on a port every probe pod serves
 )
 LAG_S = 3600.0  # a fault that lasts longer than any run here
-FAULT_CONVERGE = (
-    "--converge-timeout=10"  # a fault lasts the whole run: waiting 90 s for it proves nothing more
-)
+FAULT_CONVERGE = "--converge-timeout=10"  # a fault lasts the whole run: waiting 90 s proves nothing more
 CLUSTER_DEFECT = ("CLUSTER DEFECT: ", "whose fault: the cluster")  # the failure's head (suite/assertions.py)
 
 
@@ -149,12 +147,7 @@ def test_an_ignored_allow_fails_as_a_cluster_defect(standin_cluster: StandinClus
     standin_cluster.faults.ignored_policies.add("networkpolicies/royal-bank/application.allow-logging")
     reports = tmp_path / "reports"
     run = run_suites(
-        standin_cluster,
-        reports,
-        PROBE_TIMEOUT,
-        FAULT_CONVERGE,
-        "-k",
-        "test_exception_is_exact and royal-bank-logging",
+        standin_cluster, reports, PROBE_TIMEOUT, FAULT_CONVERGE, "-k", "test_exception_is_exact and royal-bank-logging"
     )
     assert run.returncode == 1, run.stdout[-8000:]
     # The control pod reaches the collector in the same rounds, so the drops are proven blocks: a cluster

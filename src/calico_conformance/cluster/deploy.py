@@ -46,9 +46,7 @@ from calico_conformance.probe.runner import ProbeEndpoint
 from calico_conformance.tenancy.layout import Service, Workload
 
 CONTROL_WORKLOAD = "control"
-MTU_PEER_WORKLOAD = (
-    "mtu-peer"  # the control pod's partners for the MTU check, in the same policy-free namespace
-)
+MTU_PEER_WORKLOAD = "mtu-peer"  # the control pod's partners for the MTU check, in the same policy-free namespace
 CONTROL_ROLE = "control"
 CONTROL_TIER_ORDER = 1  # before the user tiers: its Allow must decide first for control traffic
 CALICO_KINDS_FIRST = ("Tier", "GlobalNetworkSet", "NetworkSet", "GlobalNetworkPolicy", "NetworkPolicy")
@@ -347,9 +345,7 @@ def provide_service_accounts(
             record(kube.create(render_service_account(pod, run_id)))
             continue
         labels = (existing.get("metadata") or {}).get("labels") or {}
-        missing = {
-            key: value for key, value in pod.service_account_labels.items() if labels.get(key) != value
-        }
+        missing = {key: value for key, value in pod.service_account_labels.items() if labels.get(key) != value}
         if missing:
             raise RuntimeError(
                 f"ServiceAccount {namespace}/{name} already exists without the labels {missing} the probe "

@@ -217,10 +217,9 @@ class LiveTarget:
         expected = Oracle.from_scenario(scenario).expected_matrix(
             Flow(p.source, p.destination, p.port, p.protocol) for p in scenario.probes
         )
-        with (
-            timed(f"{cluster}: scenario {scenario.source or 'scenario'}"),
-            self.scratch(cluster, renames, labels, workloads) as space,
-        ):
+        with timed(f"{cluster}: scenario {scenario.source or 'scenario'}"), self.scratch(
+            cluster, renames, labels, workloads
+        ) as space:
             for manifest in scenario_manifests(scenario):
                 space.apply(manifest)
             return space.observe(expected, label=f"scenario-{scenario.source}")
@@ -446,9 +445,7 @@ def _scenario_workload(pod: Pod, accounts: Iterable[ServiceAccount]) -> Workload
     """The probe of a scenario pod: its labels, ports and service account, with that account's labels
     (the probe pods' deployment creates the account, as the oracle judged the pod with it)."""
     ports = tuple(Service(port.port, port.protocol, port.name) for port in pod.ports)
-    account = next(
-        (a for a in accounts if (a.namespace, a.name) == (pod.namespace, pod.service_account)), None
-    )
+    account = next((a for a in accounts if (a.namespace, a.name) == (pod.namespace, pod.service_account)), None)
     return Workload(
         namespace=pod.namespace,
         name=pod.name,

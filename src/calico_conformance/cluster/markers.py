@@ -36,14 +36,10 @@ from calico_conformance.tenancy.layout import Service
 
 MARKER_LABEL = "calico-conformance.io/marker"
 MARKER_ROLE = "marker"
-MARKER_ORDER = (
-    0.5  # in the control tier: after control-hears-every-pod (0), before control-reaches-every-pod (1)
-)
+MARKER_ORDER = 0.5  # in the control tier: after control-hears-every-pod (0), before control-reaches-every-pod (1)
 
 
-def marker_pods(
-    namespace: str, space: str, nodes: Sequence[str], canary: Sequence[Service]
-) -> list[ProbePod]:
+def marker_pods(namespace: str, space: str, nodes: Sequence[str], canary: Sequence[Service]) -> list[ProbePod]:
     """One marker pod per node, labelled with the space's marker id, serving the canary ports."""
     return [
         ProbePod(

@@ -123,11 +123,10 @@ def crashed_container(pod: Object | None) -> str | None:
     `terminationMessagePolicy: FallbackToLogsOnError` (`cluster/probe_pods.py`).
     """
     for status in (pod or {}).get("status", {}).get("containerStatuses") or ():
-        ended = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get(
-            "terminated"
-        )
+        state, last = status.get("state") or {}, status.get("lastState") or {}
+        ended = state.get("terminated") or last.get("terminated")
         if ended:
-            waiting = ((status.get("state") or {}).get("waiting") or {}).get("reason")
+            waiting = (state.get("waiting") or {}).get("reason")
             message = " ".join(str(ended.get("message") or "").split())
             return (
                 f"container {status.get('name')} exited {ended.get('exitCode')}"
@@ -164,13 +163,9 @@ def cni_annotations_cover(expected: Mapping[str, str], pods: Sequence[Object]) -
         if key not in by_name:
             missing.append(f"{key} (no such pod)")
         elif not first or not annotations.get(CNI_CONTAINER_ID):
-            missing.append(
-                f"{key} (no {CNI_POD_IP} / {CNI_CONTAINER_ID} annotation: not set up by Calico's CNI)"
-            )
+            missing.append(f"{key} (no {CNI_POD_IP} / {CNI_CONTAINER_ID} annotation: not set up by Calico's CNI)")
         elif ip != first and ip not in assigned:
-            missing.append(
-                f"{key} (Calico's CNI assigned {annotations.get(CNI_POD_IPS) or first}, the pod has {ip})"
-            )
+            missing.append(f"{key} (Calico's CNI assigned {annotations.get(CNI_POD_IPS) or first}, the pod has {ip})")
     if not missing:
         return Progress(True, "Calico's CNI set up every probe pod")
     return Progress(False, f"waiting for: {', '.join(missing)}")

@@ -256,11 +256,7 @@ class ScratchSpace:
         self._record(self.live.kube.create(manifest))
 
     def _delete_marker(self, manifest: Mapping[str, Any]) -> None:
-        ref = next(
-            r
-            for r in reversed(self.created)
-            if (r.kind, r.name) == (manifest["kind"], manifest["metadata"]["name"])
-        )
+        ref = next(r for r in reversed(self.created) if (r.kind, r.name) == (manifest["kind"], manifest["metadata"]["name"]))
         self.live.kube.delete(ref)
         self.created.remove(ref)
 

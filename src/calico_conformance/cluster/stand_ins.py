@@ -86,8 +86,7 @@ class StandIns:
     def to_state(self) -> dict[str, Any]:
         return {
             "endpoints": {
-                key: [e.handle, e.ip, e.node, e.source_address, e.dns_name]
-                for key, e in self.endpoints.items()
+                key: [e.handle, e.ip, e.node, e.source_address, e.dns_name] for key, e in self.endpoints.items()
             },
             "rogue_dns": self.rogue_dns,
             "outside": list(self.outside),
@@ -292,16 +291,7 @@ def reproduce_command(
     address = endpoints[probe.destination].ip if probe.destination in endpoints else probe.destination
     resolver = endpoints[probe.destination].dns_name if probe.destination in endpoints else None
     batch = encode_batch(
-        [
-            flow_job(
-                "reproduce",
-                probe,
-                address,
-                timeout_s=timeout_s,
-                bind=source.source_address,
-                dns_name=resolver,
-            )
-        ]
+        [flow_job("reproduce", probe, address, timeout_s=timeout_s, bind=source.source_address, dns_name=resolver)]
     )
     namespace, pod = source.handle.split("/", 1)
     exec_argv = kubectl_exec_probe(access, namespace, pod, probe_command(len(batch), agent_path))

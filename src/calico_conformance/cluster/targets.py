@@ -138,9 +138,7 @@ class KindTarget(LiveTarget):
         if upstream is not None:
             found = deployment.stand_ins
             resolver = {**found.endpoints, UPSTREAM_DNS: upstream_resolver(upstream, spec.name)}
-            deployment = replace(
-                deployment, stand_ins=replace(found, endpoints=resolver, upstream_dns=UPSTREAM_DNS)
-            )
+            deployment = replace(deployment, stand_ins=replace(found, endpoints=resolver, upstream_dns=UPSTREAM_DNS))
         return {"deployment": deployment.to_state(), "network_mtu": node_network_mtu(kind_cluster)}
 
     def _apply(self, access: KubeAccess, manifests: list[dict[str, Any]]) -> None:
