@@ -17,21 +17,20 @@ import select
 import subprocess
 import sys
 from collections.abc import Iterator
-from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
 from calico_conformance.cluster.probe_pods import render_probe_pod
 from calico_conformance.cluster.stand_ins import stand_in_pods
-from calico_conformance.oracle.loader import load_manifests, manifest_files
+from calico_conformance.config import resolve_run_config
 from calico_conformance.probe.jobs import connect_job, dns_job
 from calico_conformance.probe.netns_executor import AGENT_PATH, AgentServer, NetnsExecutor, start_process
 from calico_conformance.probe.netns_lab import NetnsLab
 from calico_conformance.probe.runner import run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
-from calico_conformance.tenancy.layout import load_layout
-from calico_conformance.tenancy.surface import policy_surface, widen_layout
+from calico_conformance.run_inputs import load_run_inputs
+from calico_conformance.targets.registry import TARGETS
 from tests.netns.lab_layout import CONTROL, PROBE_TIMEOUT_S, ROUND_INTERVAL_S, Policy
 
 pytestmark = pytest.mark.netns
@@ -123,11 +122,8 @@ def test_the_live_rogue_dns_pods_command_starts_with_the_widened_reference_layou
     52-54 to the canary ports) binds every port once: its container command, run as it is in a fresh
     network namespace, prints the agent's ready line. A port listed both as a canary and as DNS could
     not bind, and the pod crashed on every cluster (found by the cluster stand-in)."""
-    layout = load_layout(REPO / "policies" / "tenancy.yaml")
-    files = [f for f in manifest_files([REPO / "policies"]) if f.name != "tenancy.yaml"]
-    resources = load_manifests(files, calico_version="3.31")
-    ranges = [IPv4Network("10.244.0.0/16"), IPv4Network("10.96.0.0/12")]
-    widened = widen_layout(layout, policy_surface(resources, layout, ranges))
+    run = resolve_run_config({"target": "static"}, base_dir=REPO, target_names=tuple(TARGETS))
+    widened = load_run_inputs(run).layout  # the defaults, as every run reads them
     [rogue] = stand_in_pods(widened, "cc-r1-control", ["node1"], outside_echo=False)
     assert {(s.port, s.protocol) for s in rogue.services} >= {(53, "TCP"), (53, "UDP")}, "the edge case"
     command = render_probe_pod(rogue, image="netshoot", agent_source="", run_id="r1")["spec"]["containers"][0]
@@ -143,9 +139,8 @@ def test_the_live_rogue_dns_pods_command_starts_with_the_widened_reference_layou
             assert process.stderr is not None
             readable, _, _ = select.select([process.stdout], [], [], 10)
             line = process.stdout.readline() if readable else ""
-            assert line, (
-                f"the rogue DNS pod's agent did not start: {process.stderr.read() if process.poll() is not None else 'no ready line in 10 s'}"
-            )
+            why = process.stderr.read() if process.poll() is not None else "no ready line in 10 s"
+            assert line, f"the rogue DNS pod's agent did not start: {why}"
             ready = json.loads(line)
         finally:
             process.kill()

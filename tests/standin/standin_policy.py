@@ -126,7 +126,7 @@ class PolicyProgrammer:
 
     def program(self) -> None:
         sandboxes = dict(self.kubelet.sandboxes) if self.kubelet else {}
-        pods = self._pods(sandboxes)
+        pods, hosts, served = self._endpoints(sandboxes)
         oracle = Oracle(
             namespaces=[
                 Namespace(n["metadata"]["name"], Labels.of(n["metadata"].get("labels") or {}))
@@ -139,18 +139,13 @@ class PolicyProgrammer:
                 for a in self.store.items("v1", "serviceaccounts")
             ],
         )  # fmt: skip
-        hosts, host_ports = self._host_endpoints(sandboxes)
-        services = sorted({(port.protocol, port.port) for pod in pods for port in pod.ports} | host_ports)
+        services = sorted(served)
         egress: list[str] = []
         ingress: list[str] = []
         egress_icmp: list[str] = []
         ingress_icmp: list[str] = []
-        pairs: list[tuple[Pod | IPAddress, Pod | IPAddress]] = [
-            (s, d) for s in pods for d in pods if s is not d
-        ]
-        pairs += [(pod, host) for pod in pods for host in hosts] + [
-            (host, pod) for pod in pods for host in hosts
-        ]
+        pairs: list[tuple[Pod | IPAddress, Pod | IPAddress]] = [(s, d) for s in pods for d in pods if s is not d]
+        pairs += [pair for pod in pods for host in hosts for pair in ((pod, host), (host, pod))]
         for source, destination in pairs:
             source_ip, destination_ip = _address(source), _address(destination)
             icmp = oracle.verdict(source, destination, None, "ICMP")
@@ -170,42 +165,35 @@ class PolicyProgrammer:
             self._install(node.netns, local, (egress, ingress), (egress_icmp, ingress_icmp))
         self.programmed_version += 1
 
-    def _host_endpoints(
+    def _endpoints(
         self, sandboxes: dict[tuple[str, str], Any]
-    ) -> tuple[list[IPAddress], set[tuple[str, int]]]:
-        """The node addresses hostNetwork pods run on, as the oracle's address endpoints (outside the pod
-        network: no pod selector matches them, `nets` and `notSelector: all()` rules do), and the ports
-        those pods serve."""
-        addresses: set[str] = set()
-        ports: set[tuple[str, int]] = set()
+    ) -> tuple[list[Pod], list[IPAddress], set[tuple[str, int]]]:
+        """The programmed pods; the node addresses hostNetwork pods run on, as the oracle's address
+        endpoints (outside the pod network: no pod selector matches them, `nets` and `notSelector: all()`
+        rules do); and every port any of them serves."""
+        pods: list[Pod] = []
+        hosts: set[str] = set()
+        services: set[tuple[str, int]] = set()
         for obj in self.store.items("v1", "pods"):
             metadata, spec = obj["metadata"], obj["spec"]
             sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
-            if sandbox is None or not spec.get("hostNetwork"):
+            if sandbox is None:
                 continue
-            addresses.add(sandbox.ip)
-            ports |= {(p.get("protocol", "TCP"), int(p["containerPort"]))
-                      for c in spec["containers"] for p in c.get("ports") or ()}  # fmt: skip
-        return [ipaddress.ip_address(address) for address in sorted(addresses)], ports
-
-    def _pods(self, sandboxes: dict[tuple[str, str], Any]) -> list[Pod]:
-        pods = []
-        for obj in self.store.items("v1", "pods"):
-            metadata, spec = obj["metadata"], obj["spec"]
-            sandbox = sandboxes.get((metadata["namespace"], metadata["name"]))
-            if sandbox is None or spec.get("hostNetwork"):
-                continue
-            if sandbox.programmable_at > time.monotonic() + 0.01:
-                continue  # not programmed yet: with the fault on, its interface drops everything
             ports = tuple(
                 ContainerPort(int(p["containerPort"]), p.get("protocol", "TCP"), p.get("name"))
                 for c in spec["containers"]
                 for p in c.get("ports") or ()
             )
-            labels = {k: v for k, v in (metadata.get("labels") or {}).items()}
-            pods.append(Pod(metadata["name"], metadata["namespace"], ipaddress.ip_address(sandbox.ip), Labels.of(labels),
-                            spec.get("serviceAccountName") or "default", sandbox.node, ports))  # fmt: skip
-        return pods
+            if spec.get("hostNetwork"):
+                hosts.add(sandbox.ip)
+            elif sandbox.programmable_at > time.monotonic() + 0.01:
+                continue  # not programmed yet: with the fault on, its interface drops everything
+            else:
+                labels = {k: v for k, v in (metadata.get("labels") or {}).items()}
+                pods.append(Pod(metadata["name"], metadata["namespace"], ipaddress.ip_address(sandbox.ip), Labels.of(labels),
+                                spec.get("serviceAccountName") or "default", sandbox.node, ports))  # fmt: skip
+            services |= {(port.protocol, port.port) for port in ports}
+        return pods, [ipaddress.ip_address(host) for host in sorted(hosts)], services
 
     def _resources(self) -> Any:
         manifests = []
