@@ -10,13 +10,13 @@ service counts only with both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from calico_conformance.probe.runner import ProbeEndpoint, plan_round, run_matrix
 from calico_conformance.reachability import Expectation, ExpectedMatrix, Flow, ProbeVerdict
+from tests.unit.scripted_executor import Decide, Scripted
 
 ENDPOINTS = {
     "x/a": ProbeEndpoint("x/a", "10.244.1.10", "w1"),
@@ -26,29 +26,10 @@ ENDPOINTS = {
 SOURCE_CONTROL = ("cc-r1-control/control", 9999, "TCP")
 DENIED = Flow("x/a", "y/b", 8080, "TCP")
 MATRIX = ExpectedMatrix({DENIED: Expectation(False)})
-Decide = Callable[[str, dict[str, Any]], str]
-
-
-class Scripted:
-    def __init__(self, decide: Decide) -> None:
-        self.decide = decide
-
-    def run_batch(
-        self, source: str, jobs: Sequence[dict[str, Any]], *, deadline_s: float
-    ) -> list[dict[str, Any]]:
-        results = []
-        for job in jobs:
-            verdict = self.decide(source, job)
-            key = next(k for k, e in ENDPOINTS.items() if e.ip == job["ip"])
-            identity = (
-                {"namespace": key.split("/")[0], "pod": key.split("/")[1]} if verdict == "allowed" else None
-            )
-            results.append({"id": job["id"], "verdict": verdict, "identity": identity})
-        return results
 
 
 def _run(decide: Decide, converge_timeout_s: float) -> Any:
-    return run_matrix(Scripted(decide), ENDPOINTS, MATRIX, timeout_s=1.0, converge_timeout_s=converge_timeout_s,
+    return run_matrix(Scripted(ENDPOINTS, decide), ENDPOINTS, MATRIX, timeout_s=1.0, converge_timeout_s=converge_timeout_s,
                       round_interval_s=0.0, source_control=SOURCE_CONTROL, self_control=True)  # fmt: skip
 
 

@@ -9,7 +9,6 @@ pod-to-pod flows the reference policy set denies (checked here with the oracle, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from calico_conformance.probe.runner import ProbeEndpoint, plan_round, run_matri
 from calico_conformance.reachability import ExpectedMatrix, Flow, Observation, ProbeVerdict
 from calico_conformance.tenancy.layout import TenancyLayout, load_layout
 from calico_conformance.tenancy.workloads import layout_namespaces, layout_pods
+from tests.unit.scripted_executor import Scripted
 
 REPO = Path(__file__).resolve().parents[2]
 KUBE_DNS = "kube-system/kube-dns"
@@ -57,28 +57,6 @@ def kube_dns_matrix(layout: TenancyLayout) -> tuple[ExpectedMatrix, dict[str, Pr
     return oracle.expected_matrix(flows), endpoints
 
 
-Decide = Callable[[str, dict[str, Any]], str]
-
-
-class Scripted:
-    """Answers each job as `decide` says; an `allowed` answer carries the identity of the pod at that IP."""
-
-    def __init__(self, endpoints: dict[str, ProbeEndpoint], decide: Decide) -> None:
-        self.by_ip = {endpoint.ip: key for key, endpoint in endpoints.items()}
-        self.decide = decide
-
-    def run_batch(
-        self, source: str, jobs: Sequence[dict[str, Any]], *, deadline_s: float
-    ) -> list[dict[str, Any]]:
-        results = []
-        for job in jobs:
-            verdict = self.decide(source, job)
-            key = self.by_ip[job["ip"]]
-            identity = (
-                {"namespace": key.split("/")[0], "pod": key.split("/")[1]} if verdict == "allowed" else None
-            )
-            results.append({"id": job["id"], "verdict": verdict, "identity": identity})
-        return results
 
 
 def test_every_flow_of_kube_dns_is_expected_denied_by_the_reference_policies(layout: TenancyLayout) -> None:
