@@ -305,7 +305,7 @@ def _mark_deleted(obj: Obj) -> None:
 
 def log_tail(log: Path) -> str:
     """What FallbackToLogsOnError puts in the termination message: the last chunk of the container's log,
-    at most 80 lines and 2048 bytes (k8s.io/api core/v1 `TerminationMessageFallbackToLogsOnError`)."""
+    at most 80 lines and 2048 bytes (kubernetes/api v0.32.2 core/v1/types.go:2903-2905)."""
     lines = log.read_bytes().splitlines()[-80:] if log.exists() else []
     return b"\n".join(lines)[-2048:].decode("utf-8", "replace")
 

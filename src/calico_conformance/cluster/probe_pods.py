@@ -244,7 +244,7 @@ def render_probe_pod(pod: ProbePod, *, image: str, agent_source: str, run_id: st
         "volumeMounts": [{"name": "agent", "mountPath": AGENT_MOUNT, "readOnly": True}],
         # An agent that exits (a port it cannot bind) says why in its status, which the readiness wait
         # reports at once (`readiness.crashed_container`): the end of its log, as the kubelet takes it
-        # with this policy (k8s.io/api core/v1 TerminationMessageFallbackToLogsOnError).
+        # with this policy (kubernetes/api v0.32.2 core/v1/types.go:2667, 2903-2909).
         "terminationMessagePolicy": "FallbackToLogsOnError",
         # ICMP probes open a raw socket. Container runtimes differ in whether NET_RAW is in their default
         # set (CRI-O's has dropped it), so it is asked for explicitly. Pod Security "baseline" does not

@@ -116,7 +116,8 @@ def containers_ready(expected: Iterable[str], pods: Sequence[Object]) -> Progres
 def crashed_container(pod: Object | None) -> str | None:
     """Why a container of `pod` has exited (so the agent will not come up by waiting), or None.
 
-    Read from the core/v1 ContainerStatus: a terminated `state` (restartPolicy Never), or a
+    Read from the core/v1 ContainerStatus (kubernetes/api v0.32.2 core/v1/types.go:3082 `state`, 3087
+    `lastState`, 3100 `restartCount`): a terminated `state` (restartPolicy Never), or a
     `lastState.terminated` once the kubelet restarts it (it reports `waiting: CrashLoopBackOff` between
     restarts). The agent exits only when it cannot serve (a port it cannot bind, a bad argument), which
     a restart does not change. The message is the end of its log: probe pods ask for
